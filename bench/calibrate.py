@@ -1,0 +1,137 @@
+"""Measure what a distance means with this package's model, on all of LFW, and ship it.
+
+Indexes LFW deep-funneled (../shared/data/lfw) with the package's own pipeline, then bins the
+distances of ALL different-person pairs (false matches) and ALL same-person pairs (true matches)
+of the primary face of every image, and writes exposure/data/calibration_lfw.json. Also runs the
+LFW View 1 protocol (threshold picked on DevTrain, accuracy on DevTest).
+
+    python bench/calibrate.py [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+from lfw import REPO, lfw_dir, unpacked_lfw, work_dir
+from record import record
+
+from exposure.index import build_index, open_index
+from exposure.models import MODEL_ID
+
+STEP = 0.0025
+MAX_DISTANCE = 1.4
+OUT = REPO / "exposure" / "data" / "calibration_lfw.json"
+
+
+def pair_histograms(emb: np.ndarray, labels: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of different-person and same-person pairs per distance bin (i < j, every pair once)."""
+    nbins = int(round(MAX_DISTANCE / STEP)) + 1
+    impostor = np.zeros(nbins, np.int64)
+    genuine = np.zeros(nbins, np.int64)
+    sq = (emb * emb).sum(1)
+    for start in range(0, len(emb), chunk):
+        block = emb[start:start + chunk]
+        d2 = sq[start:start + chunk, None] + sq[None, :] - 2.0 * (block @ emb.T)
+        d = np.sqrt(np.maximum(d2, 0.0))
+        rows = np.arange(start, start + len(block))[:, None]
+        upper = np.arange(len(emb))[None, :] > rows  # each pair once
+        same = labels[start:start + chunk, None] == labels[None, :]
+        # bin j holds distances in (edge[j-1], edge[j]]: cumulative sums then count pairs <= edge[j]
+        bins = np.minimum(np.ceil(d / STEP - 1e-9).astype(np.int64), nbins - 1)
+        impostor += np.bincount(bins[upper & ~same], minlength=nbins)
+        genuine += np.bincount(bins[upper & same], minlength=nbins)
+    return impostor, genuine
+
+
+def view1(faces, emb: np.ndarray) -> dict:
+    """LFW View 1: pick the threshold on DevTrain, report accuracy on DevTest; missed faces count as errors."""
+    primary = {img: i for i, img in enumerate(faces["image"])}
+
+    def pairs(name: str):
+        lines = (lfw_dir() / name).read_text().splitlines()[1:]
+        out = []
+        for line in lines:
+            p = line.split("\t")
+            if len(p) == 3:
+                a, b, same = (p[0], int(p[1])), (p[0], int(p[2])), True
+            else:
+                a, b, same = (p[0], int(p[1])), (p[2], int(p[3])), False
+            ia = primary.get(f"{a[0]}/{a[0]}_{a[1]:04d}.jpg")
+            ib = primary.get(f"{b[0]}/{b[0]}_{b[1]:04d}.jpg")
+            dist = float(np.linalg.norm(emb[ia] - emb[ib])) if ia is not None and ib is not None else np.inf
+            out.append((dist, same))
+        return np.array([d for d, _ in out]), np.array([s for _, s in out])
+
+    dtr, str_ = pairs("pairsDevTrain.txt")
+    dte, ste = pairs("pairsDevTest.txt")
+    grid = np.arange(0.3, 0.8, 0.0025)
+    acc_train = [((dtr <= t) == str_).mean() for t in grid]
+    best = float(grid[int(np.argmax(acc_train))])
+    return {
+        "threshold_from_devtrain": round(best, 4),
+        "devtest_accuracy": round(float(((dte <= best) == ste).mean()), 4),
+        "devtest_accuracy_at_0.6": round(float(((dte <= 0.6) == ste).mean()), 4),
+        "pairs_missing_a_face": int(np.isinf(np.concatenate([dtr, dte])).sum()),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    t0 = time.time()
+    root = unpacked_lfw()
+    build_index(root, work_dir() / "lfw-index", workers=args.workers, progress=True)
+    index = open_index(work_dir() / "lfw-index")
+    faces = index.faces
+    keep = (faces["primary"] & faces["identity"].notna()).to_numpy()
+    faces, emb = faces[keep].reset_index(drop=True), index.embeddings[keep]
+    labels = faces["identity"].astype("category").cat.codes.to_numpy()
+    impostor, genuine = pair_histograms(emb, labels)
+    imp_le, gen_le = np.cumsum(impostor), np.cumsum(genuine)
+    edges = np.round(np.arange(len(impostor)) * STEP, 6)
+    n_images = int(index.manifest["counts"]["images_found"])
+    data = {
+        "model_id": MODEL_ID,
+        "source": "LFW deep-funneled (../shared/data/lfw), primary face of every image with a detected face",
+        "images_used": int(len(emb)),
+        "images_in_dataset": n_images,
+        "identities_used": int(len(np.unique(labels))),
+        "n_impostor": int(imp_le[-1]),
+        "n_genuine": int(gen_le[-1]),
+        "step": STEP,
+        "edges": edges.tolist(),
+        "impostor_le": imp_le.tolist(),
+        "genuine_le": gen_le.tolist(),
+    }
+    OUT.write_text(json.dumps(data, separators=(",", ":")) + "\n")
+
+    def rate(cum, n, d):
+        return float(cum[int(round(d / STEP))] / n)
+
+    result = {
+        "images_used": data["images_used"],
+        "identities_used": data["identities_used"],
+        "different_person_pairs": data["n_impostor"],
+        "same_person_pairs": data["n_genuine"],
+        "fmr": {f"{d:.2f}": rate(imp_le, data["n_impostor"], d) for d in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)},
+        "tmr": {f"{d:.2f}": rate(gen_le, data["n_genuine"], d) for d in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)},
+        "smallest_different_person_distance": float(edges[np.argmax(imp_le > 0)]),
+        "view1": view1(faces, emb),
+        "seconds": round(time.time() - t0, 1),
+    }
+    record(
+        "calibration",
+        result,
+        "Calibration on LFW: what a distance means",
+        "`python bench/calibrate.py`: false-match rate (share of all different-person pairs within a distance) "
+        "and true-match rate (share of all same-person pairs within it), from every LFW image's primary face; "
+        "written to `exposure/data/calibration_lfw.json`, which the verdicts read.",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Check a person's photos against face indexes: the nearest faces of each, with honest verdicts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from exposure.errors import ExposureError, NoFaceError, PhotoError
+from exposure.faces import Face, face_crop, find_faces
+from exposure.index import Index, open_index
+from exposure.photos import Photo, load_photo
+from exposure.samephoto import hash_distance
+from exposure.verdicts import verdict
+
+# "Same photo": aligned chips within this many of 63 hash bits, and embeddings this close.
+# Measured on LFW by tests/test_samephoto.py (copies vs other photos of the same person).
+SAME_PHOTO_BITS = 10
+SAME_PHOTO_DISTANCE = 0.35
+
+RESULT_COLUMNS = [
+    "query", "dataset", "rank", "image", "identity", "distance", "verdict", "is_match",
+    "fmr", "expected_chance_matches", "same_photo", "hash_bits", "source_url", "faces_searched", "explanation",
+    "face",
+    "box_left", "box_top", "box_right", "box_bottom", "index",
+]
+
+
+@dataclass
+class QueryFace:
+    """The face of one of the person's photos that is searched for, and what else was in the photo."""
+
+    photo: Photo
+    face: Face
+    faces_found: int
+    chosen: int  # which of the faces found (0 = most prominent)
+
+    @property
+    def name(self) -> str:
+        return self.photo.source
+
+    def crop(self) -> np.ndarray:
+        """The part of the photo that is used, for the person to see."""
+        return face_crop(self.photo, self.face.box)
+
+    def warnings(self) -> list[str]:
+        out = list(self.face.quality.warnings())
+        if self.faces_found > 1:
+            out.append(
+                f"{self.faces_found} faces in this photo; using face {self.chosen + 1} "
+                f"({'the largest' if self.chosen == 0 else 'your choice'}): check the crop is you"
+            )
+        return out
+
+
+@dataclass
+class CheckResult:
+    """Everything a check found: the faces used, per-index results, and the photos that had no face."""
+
+    queries: list[QueryFace]
+    results: pd.DataFrame  # noqa: F821 - one row per (index, rank)
+    indexes: list[Index] = field(repr=False)
+    skipped: list[str] = field(default_factory=list)
+    # index path -> distance from the person (nearest of their photos) to every face of that index
+    all_distances: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def to_records(self) -> list[dict]:
+        """JSON-ready result objects (the `exposure check --json` output)."""
+        cols = [c for c in RESULT_COLUMNS if c != "index"]
+        records = self.results[cols].to_dict(orient="records")
+        for r in records:
+            for k, v in r.items():
+                if isinstance(v, np.generic):
+                    r[k] = v.item()
+                elif v is not None and not isinstance(v, str) and _isnan(v):
+                    r[k] = None
+        return records
+
+
+def _isnan(v) -> bool:
+    try:
+        return bool(np.isnan(v))
+    except TypeError:
+        return False
+
+
+def prepare_queries(photos: Sequence, face: int | Sequence[int | None] | None = None, detector: str = "hog",
+                    encoder: str | None = None) -> tuple[list[QueryFace], list[str]]:
+    """Find the face to search for in each photo; photos without a face are listed, not fatal.
+
+    `face` picks a face by its number in `find_faces` order (0 = largest), for all photos or one
+    per photo. Raises NoFaceError when no photo has a usable face.
+    """
+    if isinstance(photos, (str, bytes, os.PathLike, Photo, np.ndarray)):
+        photos = [photos]
+    if not photos:
+        raise ExposureError("no photo given")
+    choices = list(face) if isinstance(face, Sequence) else [face] * len(photos)
+    if len(choices) != len(photos):
+        raise ExposureError(f"{len(choices)} face choices for {len(photos)} photos")
+    queries, skipped = [], []
+    for source, choice in zip(photos, choices, strict=True):
+        photo = load_photo(source)
+        faces = find_faces(photo, detector, encoder)
+        if not faces:
+            skipped.append(f"{photo.source}: no face found")
+            continue
+        pick = 0 if choice is None else int(choice)
+        if not 0 <= pick < len(faces):
+            raise PhotoError(photo.source, f"has {len(faces)} face(s); face number {pick + 1} does not exist")
+        queries.append(QueryFace(photo=photo, face=faces[pick], faces_found=len(faces), chosen=pick))
+    if not queries:
+        raise NoFaceError("no face found in " + ", ".join(s.split(": no face")[0] for s in skipped) +
+                          " (try a sharper, front-facing photo where the face is at least 80 pixels wide)")
+    return queries, skipped
+
+
+def distances(queries: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+    """Euclidean distances, shape (n_queries, n_faces), by one matrix product."""
+    q = np.asarray(queries, dtype=np.float32)
+    e = np.asarray(embeddings, dtype=np.float32)
+    d2 = (q * q).sum(1)[:, None] + (e * e).sum(1)[None, :] - 2.0 * (q @ e.T)
+    return np.sqrt(np.maximum(d2, 0.0))
+
+
+def search(queries: list[QueryFace], index: Index, top: int = 5):
+    """The `top` faces of an index nearest to any of the person's photos, with verdicts.
+
+    Returns the results table and the distance of every face of the index to the person.
+    """
+    import pandas as pd
+
+    n = index.n_faces
+    if n == 0:
+        return pd.DataFrame(columns=RESULT_COLUMNS), np.zeros(0, np.float32)
+    d = distances(np.stack([q.face.embedding for q in queries]), index.embeddings)
+    best_query = d.argmin(0)
+    best = d[best_query, np.arange(n)]
+    k = min(top, n)
+    order = np.argpartition(best, k - 1)[:k]
+    order = order[np.argsort(best[order], kind="stable")]
+    rows = []
+    for rank, i in enumerate(order, start=1):
+        meta = index.faces.iloc[int(i)]
+        query = queries[int(best_query[i])]
+        bits = hash_distance(query.face.chip, meta.get("chip_phash"))
+        same = bits is not None and bits <= SAME_PHOTO_BITS and float(best[i]) <= SAME_PHOTO_DISTANCE
+        v = verdict(float(best[i]), n, len(queries), same_photo=same)
+        rows.append(
+            {
+                "query": query.name,
+                "dataset": index.name,
+                "rank": rank,
+                "image": meta["image"],
+                "identity": meta["identity"],
+                "distance": round(float(best[i]), 4),
+                "verdict": v.label,
+                "is_match": v.is_match,
+                "fmr": v.fmr,
+                "expected_chance_matches": v.expected_chance_matches,
+                "same_photo": same,
+                "hash_bits": bits,
+                "source_url": meta.get("source_url"),
+                "faces_searched": n,
+                "explanation": v.explanation,
+                "face": int(meta["face"]),
+                "box_left": int(meta["box_left"]),
+                "box_top": int(meta["box_top"]),
+                "box_right": int(meta["box_right"]),
+                "box_bottom": int(meta["box_bottom"]),
+                "index": str(index.path),
+            }
+        )
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS), best
+
+
+def check(photos, indexes, top: int = 5, face=None, detector: str = "hog", encoder: str | None = None) -> CheckResult:
+    """Search each index for the person in `photos` (all of one person); nothing is written to disk.
+
+    `indexes` are index folders or opened Index objects. Returns the top `top` faces per index,
+    even when none is a match, each with its verdict.
+    """
+    import pandas as pd
+
+    if isinstance(indexes, (str, os.PathLike, Index)):
+        indexes = [indexes]
+    opened = [ix if isinstance(ix, Index) else open_index(ix) for ix in indexes]
+    if not opened:
+        raise ExposureError("no index given: build one with exposure index DATASET --out INDEX")
+    queries, skipped = prepare_queries(photos, face, detector, encoder)
+    found = [search(queries, ix, top) for ix in opened]
+    results = pd.concat([f for f, _ in found], ignore_index=True)
+    return CheckResult(
+        queries=queries,
+        results=results,
+        indexes=opened,
+        skipped=skipped,
+        all_distances={str(ix.path): d for ix, (_, d) in zip(opened, found, strict=True)},
+    )

@@ -1,0 +1,1 @@
+"""Readers of published dataset layouts: each module has FORMAT, detect(path) and open(path) -> Source."""

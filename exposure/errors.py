@@ -1,0 +1,24 @@
+"""The exceptions exposure raises on bad input: each message names the file and the reason."""
+
+from __future__ import annotations
+
+
+class ExposureError(Exception):
+    """Base class: a problem the user can act on; the CLI prints it as one line."""
+
+
+class PhotoError(ExposureError):
+    """A photo could not be read: names the file and why (truncated, empty, not an image, too big)."""
+
+    def __init__(self, source: str, reason: str):
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+class NoFaceError(ExposureError):
+    """None of the given photos shows a face that can be used."""
+
+
+class BadIndexError(ExposureError):
+    """An index is missing, damaged, or was built with another model."""

@@ -1,0 +1,480 @@
+"""Build and open face indexes: Parquet shards of embeddings plus a manifest, resumable and atomic.
+
+An index folder holds `manifest.json` and `shards/part-NNNNN.parquet`. Each shard has a row per
+face, and in its Parquet metadata the list of every image it covers (with faces, without, or
+failed), so a shard is the unit of work: written to a temp file, fsynced and renamed, it is either
+wholly there or not at all. A re-run skips every image some shard already covers.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as _dt
+import hashlib
+import io
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from exposure.errors import BadIndexError, ExposureError, PhotoError
+from exposure.models import MODEL_ID
+
+SCHEMA_VERSION = 1
+SHARD_IMAGES = 256
+_IMAGES_KEY = b"exposure.images"
+
+
+# ---------------------------------------------------------------- embedding one image
+
+
+def embed_image(key: str, payload: str | bytes, identity: str | None = None, meta: dict | None = None,
+                detector: str = "hog", encoder: str | None = None) -> tuple[dict, list[dict]]:
+    """Read, detect and embed one dataset image: its status record and a row per face.
+
+    `payload` is a file path or the image bytes. Never raises for a bad image: the reason goes
+    into the record, so one broken file cannot stop a build of millions.
+    """
+    from exposure.faces import describe_faces, detect
+    from exposure.photos import decode_photo, read_file
+    from exposure.samephoto import chip_hash
+
+    record = {"image": key, "sha256": None, "width": None, "height": None, "n_faces": 0, "error": None}
+    try:
+        data = read_file(payload, key) if isinstance(payload, str) else payload
+        record["sha256"] = hashlib.sha256(data).hexdigest()
+        photo = decode_photo(data, key)
+        record["width"], record["height"] = photo.width, photo.height
+        faces = describe_faces(photo, detect(photo, detector), encoder)
+    except PhotoError as e:
+        record["error"] = e.reason
+        return record, []
+    except MemoryError:
+        record["error"] = "not enough memory to read this image"
+        return record, []
+    except Exception as e:  # noqa: BLE001 - a crash on one image is recorded, not raised
+        record["error"] = f"unexpected error: {type(e).__name__}: {e}"
+        return record, []
+    record["n_faces"] = len(faces)
+    meta = meta or {}
+    source_url = meta.get("url")
+    source_meta = json.dumps(meta, ensure_ascii=False, sort_keys=True) if meta else None
+    rows = []
+    for i, f in enumerate(faces):
+        rows.append(
+            {
+                "image": key,
+                "face": i,
+                "primary": i == 0,
+                "identity": identity if i == 0 else None,
+                "box_left": f.box.left,
+                "box_top": f.box.top,
+                "box_right": f.box.right,
+                "box_bottom": f.box.bottom,
+                "detector_score": f.detector_score,
+                "face_px": f.quality.width_px,
+                "sharpness": f.quality.sharpness,
+                "yaw": f.quality.yaw,
+                "embedding": f.embedding,
+                "sha256": record["sha256"],
+                "model_id": f.model_id,
+                "source_url": source_url,
+                "source_meta": source_meta,
+                "chip_phash": chip_hash(f.chip),
+            }
+        )
+    return record, rows
+
+
+# ---------------------------------------------------------------- shards
+
+
+def _schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("dataset", pa.string()),
+            ("image", pa.string()),
+            ("face", pa.int16()),
+            ("primary", pa.bool_()),
+            ("identity", pa.string()),
+            ("box_left", pa.int32()),
+            ("box_top", pa.int32()),
+            ("box_right", pa.int32()),
+            ("box_bottom", pa.int32()),
+            ("detector_score", pa.float32()),
+            ("face_px", pa.int32()),
+            ("sharpness", pa.float32()),
+            ("yaw", pa.float32()),
+            ("embedding", pa.list_(pa.float32(), 128)),
+            ("sha256", pa.string()),
+            ("model_id", pa.string()),
+            ("source_url", pa.string()),  # where the dataset says the photo came from, if it says
+            ("source_meta", pa.string()),  # all per-image provenance the dataset publishes, as JSON
+            ("chip_phash", pa.int64()),  # perceptual hash of the aligned chip: tells a copy of a photo
+        ]
+    )
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write bytes so the file is either the old one or wholly the new one, even after a crash."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dirfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)
+
+
+def _write_shard(path: Path, dataset: str, records: list[dict], rows: list[dict]) -> dict:
+    """Commit one shard atomically; returns its manifest entry (file, counts, sha256)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _schema()
+    cols = {name: [r[name] for r in rows] for name in schema.names if name not in ("dataset", "embedding")}
+    cols["dataset"] = [dataset] * len(rows)
+    emb = np.stack([r["embedding"] for r in rows]).astype(np.float32) if rows else np.zeros((0, 128), np.float32)
+    cols["embedding"] = pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), 128)
+    table = pa.table({name: cols[name] for name in schema.names}, schema=schema)
+    table = table.replace_schema_metadata({_IMAGES_KEY: json.dumps(records).encode()})
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    data = buf.getvalue()
+    _atomic_write(path, data)
+    return {
+        "file": f"shards/{path.name}",
+        "images": len(records),
+        "faces": len(rows),
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
+def _read_shard_records(path: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(path).metadata or {}
+    return json.loads(meta[_IMAGES_KEY])
+
+
+def _shard_entry(path: Path) -> dict:
+    data = path.read_bytes()
+    records = _read_shard_records(path)
+    import pyarrow.parquet as pq
+
+    return {
+        "file": f"shards/{path.name}",
+        "images": len(records),
+        "faces": pq.read_metadata(path).num_rows,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
+# ---------------------------------------------------------------- manifest
+
+
+def _manifest(dataset: str, source, shards: list[dict], records: list[dict], total: int, detector: str) -> dict:
+    failed = [{"path": r["image"], "reason": r["error"]} for r in records if r["error"]]
+    ok = [r for r in records if not r["error"]]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "dataset": dataset,
+        "dataset_root": str(Path(source.location).resolve()),
+        "format": source.format,
+        "model_id": MODEL_ID,
+        "detector": detector,
+        "updated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "complete": len(records) >= total,
+        "counts": {
+            "images_found": total,
+            "images_done": len(records),
+            "images_with_faces": sum(1 for r in ok if r["n_faces"] > 0),
+            "images_without_face": sum(1 for r in ok if r["n_faces"] == 0),
+            "faces": sum(s["faces"] for s in shards),
+            "failed": len(failed),
+            "other_files_skipped": source.skipped,
+            "missing": getattr(source, "missing", 0),  # listed by the dataset's metadata, file absent
+        },
+        "refused": getattr(source, "refused", []),  # archive members never read (unsafe names, links)
+        "failed": failed,
+        "shards": shards,
+    }
+
+
+def read_manifest(index_dir: str | os.PathLike) -> dict:
+    """The manifest of an index folder, or BadIndexError saying what is wrong."""
+    path = Path(index_dir) / "manifest.json"
+    if not path.is_file():
+        raise BadIndexError(f"{index_dir}: not an exposure index (no manifest.json); build one with: exposure index DATASET --out {index_dir}")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise BadIndexError(f"{path}: damaged manifest ({e}); rebuild with exposure index") from None
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise BadIndexError(f"{index_dir}: index schema {manifest.get('schema_version')} is not {SCHEMA_VERSION}; rebuild it with this version of exposure")
+    return manifest
+
+
+# ---------------------------------------------------------------- build
+
+
+class _Lock:
+    """An exclusive lock on an index folder: two builds never write the same index at once."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / ".lock"
+
+    def __enter__(self):
+        import fcntl
+
+        global _LOCK_FD
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            raise ExposureError(
+                f"{self.path.parent}: another exposure index build is writing this index; wait for it to finish"
+            ) from None
+        _LOCK_FD = self.fd
+        return self
+
+    def __exit__(self, *exc):
+        global _LOCK_FD
+        _LOCK_FD = None
+        os.close(self.fd)  # closing releases the lock
+
+
+_LOCK_FD: int | None = None  # the lock of the build in progress: forked workers must not keep it
+
+
+def _worker_init() -> None:
+    """In each worker: one encoder thread, drop the inherited lock, and die with the build if it is killed."""
+    os.environ["EXPOSURE_ENCODER_THREADS"] = "1"  # the parallelism is across worker processes
+    if _LOCK_FD is not None:
+        try:
+            os.close(_LOCK_FD)  # else a killed build's orphaned workers would keep the index locked
+        except OSError:
+            pass
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+def build_index(
+    dataset_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    name: str | None = None,
+    format: str | None = None,
+    detector: str = "hog",
+    encoder: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    dask: bool = False,
+    shard_images: int = SHARD_IMAGES,
+    progress: bool = True,
+) -> dict:
+    """Embed every face of a dataset into an index at out_dir; returns the manifest.
+
+    The layout is detected from the path unless `format` names it (see
+    exposure.datasets.sources). Folder-per-identity layouts give each image's folder as its
+    identity. Re-running skips what is done, so an interrupted build resumes where it stopped.
+    Embedding runs in `workers` processes, or on a Dask cluster (`scheduler` address, or a local
+    cluster with `dask=True`).
+    """
+    from exposure.datasets.sources import open_source
+
+    source = open_source(dataset_dir, format)
+    out = Path(out_dir)
+    shard_dir = out / "shards"
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    with _Lock(out):
+        for stale in shard_dir.glob(".*.tmp"):
+            stale.unlink()
+        existing = sorted(shard_dir.glob("part-*.parquet"))
+        old = read_manifest(out) if (out / "manifest.json").exists() else None
+        if old and old.get("model_id") != MODEL_ID:
+            raise BadIndexError(f"{out}: built with model {old.get('model_id')}, not {MODEL_ID}; use a new --out folder")
+        dataset = name or (old["dataset"] if old else source.name)
+        known = {s["file"]: s for s in (old or {}).get("shards", [])}
+        shards, records = [], []
+        for path in existing:
+            entry = known.get(f"shards/{path.name}") or _shard_entry(path)
+            shards.append(entry)
+            records.extend(_read_shard_records(path))
+        done = {r["image"] for r in records}
+        items = list(source.items())
+        todo = [item for item in items if item.key not in done]
+        next_no = 1 + max((int(p.stem.split("-")[1]) for p in existing), default=-1)
+
+        def commit(batch_records, batch_rows):
+            nonlocal next_no
+            path = shard_dir / f"part-{next_no:05d}.parquet"
+            shards.append(_write_shard(path, dataset, batch_records, batch_rows))
+            records.extend(batch_records)
+            next_no += 1
+            manifest = _manifest(dataset, source, shards, records, len(items), detector)
+            _atomic_write(out / "manifest.json", json.dumps(manifest, indent=1).encode())
+
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=len(todo), unit="img", desc=f"indexing {dataset}", disable=not progress, file=sys.stderr,
+            mininterval=0.2 if sys.stderr.isatty() else 10.0,
+        )
+        batch_records, batch_rows = [], []
+        try:
+            if scheduler is not None or dask:
+                from exposure.distributed import embed_all_dask
+
+                results = embed_all_dask(source, todo, detector, scheduler)
+            else:
+                results = _embed_all(source, todo, detector, encoder, workers)
+            for record, rows in results:
+                batch_records.append(record)
+                batch_rows.extend(rows)
+                bar.update(1)
+                if len(batch_records) >= shard_images:
+                    commit(batch_records, batch_rows)
+                    batch_records, batch_rows = [], []
+            if batch_records or not (out / "manifest.json").exists():
+                commit(batch_records, batch_rows)
+            else:  # nothing new: refresh counts (the folder may have gained or lost files)
+                manifest = _manifest(dataset, source, shards, records, len(items), detector)
+                _atomic_write(out / "manifest.json", json.dumps(manifest, indent=1).encode())
+        finally:
+            bar.close()
+    return read_manifest(out)
+
+
+def _embed_all(source, todo: list, detector: str, encoder: str | None, workers: int | None):
+    """Yield (record, rows) for each item in order, in this process or in a pool of worker processes."""
+    workers = workers or os.cpu_count() or 1
+
+    def task(item):
+        """The embedding call for one item, or its failure record when the source cannot give it."""
+        try:
+            payload = source.payload(item)
+        except PhotoError as e:
+            return None, ({"image": item.key, "sha256": None, "width": None, "height": None, "n_faces": 0,
+                           "error": e.reason}, [])
+        return (item.key, payload, item.identity, item.meta, detector, encoder), None
+
+    if workers <= 1 or len(todo) < 2:
+        for item in todo:
+            args, failed = task(item)
+            yield failed or embed_image(*args)
+        return
+    import multiprocessing
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    window = workers * 8  # bounded in-flight work: memory stays flat on any dataset size
+    # fork where there is one: spawn would re-run a caller's unguarded script in every worker
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method), initializer=_worker_init) as pool:
+        pending: collections.deque = collections.deque()
+        for item in todo:
+            args, failed = task(item)
+            pending.append(pool.submit(embed_image, *args) if failed is None else failed)
+            if len(pending) >= window:
+                head = pending.popleft()
+                yield head.result() if isinstance(head, Future) else head
+        while pending:
+            head = pending.popleft()
+            yield head.result() if isinstance(head, Future) else head
+
+
+# ---------------------------------------------------------------- open
+
+
+@dataclass
+class Index:
+    """An opened index: its manifest, a row per face (without embeddings), and the embedding matrix."""
+
+    path: Path
+    manifest: dict
+    faces: pd.DataFrame  # noqa: F821
+    embeddings: np.ndarray  # (n_faces, 128) float32
+
+    @property
+    def name(self) -> str:
+        return self.manifest["dataset"]
+
+    @property
+    def n_faces(self) -> int:
+        return int(self.embeddings.shape[0])
+
+    @property
+    def n_identities(self) -> int:
+        return int(self.faces["identity"].nunique())
+
+    @property
+    def dataset_root(self) -> Path:
+        return Path(self.manifest["dataset_root"])
+
+
+def _to_current_schema(table):
+    """Add any nullable column a shard predates (provenance columns), as nulls; drop its metadata."""
+    import pyarrow as pa
+
+    schema = _schema()
+    for f in schema:
+        if f.name not in table.column_names:
+            table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+    return table.select(schema.names).replace_schema_metadata(None)
+
+
+def open_index(index_dir: str | os.PathLike, verify: bool = True) -> Index:
+    """Load an index for searching; refuses one built with another model or with a damaged shard."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = Path(index_dir)
+    manifest = read_manifest(folder)
+    if manifest.get("model_id") != MODEL_ID:
+        raise BadIndexError(
+            f"{folder}: built with model {manifest.get('model_id')!r}; this exposure uses {MODEL_ID!r}. "
+            "Embeddings of different models cannot be compared: rebuild the index with exposure index"
+        )
+    tables = []
+    for shard in manifest["shards"]:
+        path = folder / shard["file"]
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise BadIndexError(f"{path}: shard missing ({e.strerror}); run exposure index again to rebuild it") from None
+        if verify and hashlib.sha256(data).hexdigest() != shard["sha256"]:
+            raise BadIndexError(
+                f"{path}: shard damaged (checksum differs from the manifest); delete it and run exposure index again to rebuild it"
+            )
+        try:
+            tables.append(_to_current_schema(pq.read_table(pa.BufferReader(data))))
+        except Exception as e:  # noqa: BLE001
+            raise BadIndexError(f"{path}: shard unreadable ({e}); delete it and run exposure index again") from None
+    table = pa.concat_tables(tables) if tables else _schema().empty_table()
+    emb = table.column("embedding").combine_chunks()
+    embeddings = np.asarray(emb.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, 128)
+    import pandas as pd
+
+    # int64 (the chip hash) as pandas' nullable Int64: a float column would round 63-bit hashes
+    faces = table.drop(["embedding"]).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    for col in ("identity", "source_url", "source_meta"):  # missing text is None, not NaN
+        faces[col] = faces[col].astype(object).where(faces[col].notna(), None)
+    return Index(path=folder, manifest=manifest, faces=faces, embeddings=embeddings)

@@ -1,0 +1,165 @@
+"""Write a check's result as one self-contained HTML file: images inlined, nothing fetched when opened."""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from exposure.calibration import calibration
+from exposure.checker import CheckResult
+from exposure.faces import Box, face_crop
+from exposure.photos import load_photo
+from exposure.verdicts import CHANCE_LIMIT, LIKELY, LOOKALIKE, NO_MATCH, POSSIBLE, SAME_PHOTO, match_line
+
+_COLOURS = {SAME_PHOTO: "#762a83", LIKELY: "#b2182b", POSSIBLE: "#e08214", LOOKALIKE: "#4393c3", NO_MATCH: "#878787"}
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{margin-bottom:.2em} .muted{color:#666;font-size:.9em}
+.private{background:#fff4e5;border-left:4px solid #ef8a62;padding:.6em 1em;margin:1em 0}
+.queries{display:flex;gap:1.5em;flex-wrap:wrap}
+.query{text-align:center;font-size:.85em;max-width:220px}
+img.face{width:128px;height:128px;object-fit:cover;border-radius:6px;border:1px solid #ccc}
+table{border-collapse:collapse;width:100%;margin:.6em 0 1.5em}
+td,th{border-bottom:1px solid #ddd;padding:.4em .5em;text-align:left;vertical-align:middle;font-size:.92em}
+th{background:#f4f4f4}
+.verdict{display:inline-block;padding:.15em .6em;border-radius:1em;color:#fff;font-weight:600;white-space:nowrap}
+.summary{font-size:1.05em;margin:.4em 0}
+code{background:#f4f4f4;padding:0 .25em}
+"""
+
+
+def _data_uri(pixels: np.ndarray, size: int = 256) -> str:
+    from PIL import Image
+
+    img = Image.fromarray(np.asarray(pixels, dtype=np.uint8))
+    img.thumbnail((size, size))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=88)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _matched_crop(row) -> np.ndarray | None:
+    """The matched face cut from the dataset image, when the dataset is on this computer."""
+    import json
+
+    from exposure.datasets.sources import open_source
+
+    try:
+        manifest = json.loads((Path(row["index"]) / "manifest.json").read_text())
+        source = open_source(manifest["dataset_root"], manifest.get("format", "folder"))
+        photo = load_photo(source.read(row["image"]), name=row["image"])
+    except Exception:  # noqa: BLE001 - the dataset copy may be gone; the report says so
+        return None
+    box = Box(int(row["box_left"]), int(row["box_top"]), int(row["box_right"]), int(row["box_bottom"]))
+    return face_crop(photo, box)
+
+
+def _esc(x) -> str:
+    return html.escape("" if x is None else str(x))
+
+
+def render_report(result: CheckResult) -> str:
+    """The report as an HTML string."""
+    cal = calibration()
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">",
+        f"<title>exposure report</title><style>{_CSS}</style></head><body>",
+        "<h1>Is my face in these datasets?</h1>",
+        f"<p class='muted'>exposure report, {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}. Made on this computer; nothing was sent anywhere.</p>",
+        "<p class='private'><b>This file contains your photos.</b> Keep it private; delete it when you no longer need it.</p>",
+        "<h2>Your photos: the face that was searched for</h2><div class='queries'>",
+    ]
+    for q in result.queries:
+        warn = "".join(f"<br><span style='color:#b2182b'>{_esc(w)}</span>" for w in q.warnings())
+        parts.append(
+            f"<div class='query'><img class='face' alt='your face' src='{_data_uri(q.crop())}'>"
+            f"<br><b>{_esc(os.path.basename(q.name))}</b><br>face {q.face.quality.width_px} px wide{warn}</div>"
+        )
+    parts.append("</div>")
+    for s in result.skipped:
+        parts.append(f"<p class='muted'>Not used: {_esc(s)}</p>")
+
+    for ix in result.indexes:
+        rows = result.results[result.results["index"] == str(ix.path)]
+        matches = int(rows["is_match"].sum())
+        line = match_line(ix.n_faces, len(result.queries))
+        counts = ix.manifest["counts"]
+        parts.append(f"<h2>Dataset: {_esc(ix.name)}</h2>")
+        parts.append(
+            f"<p class='muted'>{ix.n_faces:,} faces from {counts['images_with_faces']:,} images"
+            f" ({ix.n_identities:,} named people) searched.</p>"
+        )
+        if matches:
+            summary = f"<b>{matches} of the {len(rows)} nearest faces {'is' if matches == 1 else 'are'} likely you.</b>"
+        else:
+            summary = "<b>No face in this dataset is close enough to be called you.</b> The nearest faces are shown anyway."
+        parts.append(f"<p class='summary'>{summary}</p>")
+        parts.append(
+            f"<p class='muted'>In a dataset of this size, a face is called <i>likely you</i> only within distance "
+            f"{line:.3f}, where fewer than {CHANCE_LIMIT} strangers are expected by chance.</p>"
+        )
+        parts.append(
+            "<table><tr><th>#</th><th>your face</th><th>face in the dataset</th><th>distance</th>"
+            "<th>verdict</th><th>who / which file</th><th>what it means</th></tr>"
+        )
+        query_crops = {q.name: _data_uri(q.crop(), 128) for q in result.queries}
+        for _, r in rows.iterrows():
+            crop = _matched_crop(r)
+            matched = (
+                f"<img class='face' alt='matched face' src='{_data_uri(crop, 128)}'>"
+                if crop is not None
+                else "<span class='muted'>image not on this computer</span>"
+            )
+            colour = _COLOURS.get(r["verdict"], "#999")
+            who = _esc(r["identity"]) if r["identity"] is not None else "<span class='muted'>no name given</span>"
+            parts.append(
+                f"<tr><td>{int(r['rank'])}</td><td><img class='face' alt='your face' src='{query_crops[r['query']]}'></td>"
+                f"<td>{matched}</td><td>{r['distance']:.3f}</td>"
+                f"<td><span class='verdict' style='background:{colour}'>{_esc(r['verdict'])}</span></td>"
+                f"<td>{who}<br><code>{_esc(r['image'])}</code></td>"
+                f"<td>{_esc(r['explanation'])}<br><span class='muted'>false-match rate at this distance: "
+                f"{r['fmr']:.1e}</span></td></tr>"
+            )
+        parts.append("</table>")
+
+    parts.append("<h2>What the verdicts mean</h2>")
+    fmr = {d: float(cal.fmr(d)) for d in (0.6, 0.5, 0.4)}
+    tmr = {d: float(cal.tmr(d)) for d in (0.6, 0.5, 0.4)}
+    parts.append(
+        "<p>Each face is turned into 128 numbers by dlib's face-recognition model. The <b>distance</b> between two "
+        "faces is how far apart those numbers are: 0 means identical; two photos of one person are usually "
+        "below 0.6. A distance is not a percentage and not a probability.</p>"
+        f"<p>Measured on {cal.meta['images_used']:,} photos of {cal.meta['identities_used']:,} people (LFW), "
+        f"with this same model, among {cal.n_impostor:,} pairs of different people: a stranger falls within 0.6 "
+        f"with probability {fmr[0.6]:.1e}, within 0.5 with {fmr[0.5]:.1e}, within 0.4 with {fmr[0.4]:.1e}; "
+        f"while two photos of the same person fall within those distances {tmr[0.6]:.0%}, {tmr[0.5]:.0%} and "
+        f"{tmr[0.4]:.0%} of the time. Searching many faces multiplies the chance that a stranger lands close, "
+        "so the line for a match depends on the size of the dataset.</p><ul>"
+        f"<li><b>{SAME_PHOTO}</b>: a match that is a copy of your own picture (cropped, resized, re-encoded or "
+        "mirrored): the aligned faces are nearly identical pixel for pixel, not just alike.</li>"
+        f"<li><b>{LIKELY}</b>: fewer than {CHANCE_LIMIT} strangers would be this close by chance in a search this big.</li>"
+        f"<li><b>{POSSIBLE}</b>: between {CHANCE_LIMIT} and 1 stranger would be this close by chance: worth a look, not proof.</li>"
+        f"<li><b>{LOOKALIKE}</b>: within the usual 0.6 line, but in a dataset this big several strangers are this close.</li>"
+        f"<li><b>{NO_MATCH}</b>: farther than 0.6. A very different photo of you (turned head, poor light) can also land here.</li>"
+        "</ul><p class='muted'>Rates are 95% upper bounds where few pairs were observed. Face recognition is less "
+        "accurate for some groups of people, for children and for small, blurred or turned faces.</p>"
+    )
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(result: CheckResult, path: str | os.PathLike) -> Path:
+    """Write the HTML report (the only file a check writes, and only when asked)."""
+    out = Path(path)
+    if out.parent and not out.parent.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_report(result), encoding="utf-8")
+    return out

@@ -1,0 +1,70 @@
+"""Shared fixtures: the bundled sample data, a sample index, and LFW from ../shared when present."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "sample_data"
+MY_PHOTO = SAMPLE / "photos" / "my_photo.jpg"
+SAMPLE_DATASET = SAMPLE / "dataset"
+LFW_DIR = Path(os.environ.get("EXPOSURE_LFW_DIR", REPO.parent / "shared" / "data" / "lfw"))
+
+
+def lfw_available() -> bool:
+    return (LFW_DIR / "lfw-deepfunneled.tgz").is_file()
+
+
+needs_lfw = pytest.mark.skipif(
+    not lfw_available(), reason=f"LFW not found at {LFW_DIR} (CI has ../shared/data/lfw; set EXPOSURE_LFW_DIR)"
+)
+
+
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own EXPOSURE_HOME: tests never touch the user's data home."""
+    monkeypatch.setenv("EXPOSURE_HOME", str(tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory) -> Path:
+    """The bundled sample dataset, indexed once per test session."""
+    from exposure.index import build_index
+
+    out = tmp_path_factory.mktemp("sample") / "index"
+    build_index(SAMPLE_DATASET, out, name="sample_faces", workers=1, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def lfw_people(tmp_path_factory) -> Path:
+    """LFW images of every person whose name starts with A-C, unpacked once (about 2,500 images)."""
+    if not lfw_available():
+        pytest.skip(f"LFW not found at {LFW_DIR}")
+    dest = tmp_path_factory.mktemp("lfw")
+    with tarfile.open(LFW_DIR / "lfw-deepfunneled.tgz") as tar:
+        members = [m for m in tar if m.isfile() and m.name.split("/")[1][:1] in "ABC"]
+        tar.extractall(dest, members=members, filter="data")
+    return dest / "lfw-deepfunneled"
+
+
+def run_cli(*args: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the real `exposure` command line in a subprocess."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "exposure", *args], capture_output=True, text=True, timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exposure {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst

@@ -1,0 +1,161 @@
+"""Check: the nearest faces with honest verdicts, from Python, the command line and the report."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import MY_PHOTO, SAMPLE_DATASET, run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exposure import NoFaceError, PhotoError, check, write_report
+from exposure.calibration import calibration
+from exposure.verdicts import CHANCE_LIMIT, match_line, verdict
+
+
+def test_check_finds_the_scraped_copy_and_nothing_else(sample_index):
+    result = check([MY_PHOTO], [sample_index])
+    r = result.results
+    assert list(r["rank"]) == [1, 2, 3]  # top 5 asked, the index has 3 faces
+    first = r.iloc[0]
+    assert first["identity"] == "Eileen_Collins" and first["is_match"]
+    assert first["verdict"] == "same photo" and first["same_photo"]  # the scraped copy of her own photo
+    assert first["distance"] < 0.2
+    others = r.iloc[1:]
+    assert (others["identity"] == "Grace_Hopper").all() and not others["is_match"].any()
+    assert (others["verdict"] == "no match").all() and not others["same_photo"].any()
+    assert result.queries[0].faces_found == 2 and result.queries[0].chosen == 0
+    assert any("2 faces" in w for w in result.queries[0].warnings())
+
+
+def test_choosing_another_face_changes_the_search(sample_index):
+    result = check([MY_PHOTO], [sample_index], face=1)  # the false detection on the suit
+    assert not result.results["is_match"].any()
+
+
+def test_several_photos_of_one_person(sample_index):
+    copy = SAMPLE_DATASET / "Eileen_Collins" / "Eileen_Collins_0001.jpg"
+    result = check([MY_PHOTO, copy, SAMPLE_DATASET / "coffee.jpg"], [sample_index], top=1)
+    assert result.results.iloc[0]["distance"] < 0.01  # the identical file
+    assert result.skipped == [f"{SAMPLE_DATASET / 'coffee.jpg'}: no face found"]
+    assert len(result.queries) == 2
+
+
+def test_no_face_anywhere_is_an_error(sample_index):
+    with pytest.raises(NoFaceError, match="coffee.jpg"):
+        check([SAMPLE_DATASET / "coffee.jpg"], [sample_index])
+
+
+def test_nothing_is_written_by_a_check(sample_index, tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    before = {p: p.stat().st_mtime_ns for p in sample_index.rglob("*")}
+    check([MY_PHOTO], [sample_index])
+    home = os.environ["EXPOSURE_HOME"]
+    assert list(tmp_path.iterdir()) == []
+    # only the face model's ONNX graph, built from the installed model file, may be cached
+    stored = [p for p in Path(home).rglob("*") if p.is_file()]
+    assert all(p.parent.name == "models" and p.suffix == ".onnx" for p in stored), stored
+    assert {p: p.stat().st_mtime_ns for p in sample_index.rglob("*")} == before
+
+
+# -------------------------------------------------------------- verdict rule
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    distance=st.floats(min_value=0.0, max_value=1.5),
+    n=st.integers(min_value=1, max_value=50_000_000),
+    photos=st.integers(min_value=1, max_value=5),
+)
+def test_a_match_never_expects_a_tenth_of_a_stranger(distance, n, photos):
+    v = verdict(distance, n, photos)
+    cal = calibration()
+    expected = float(cal.fmr_upper(distance)) * n * photos
+    assert v.is_match == (expected < CHANCE_LIMIT and distance <= 0.6)
+    if distance > 0.6:
+        assert v.label == "no match"
+    assert v.expected_chance_matches == pytest.approx(expected)
+    assert v.fmr <= v.fmr_upper
+
+
+def test_the_match_line_falls_as_the_dataset_grows():
+    lines = [match_line(n) for n in (100, 13_000, 1_000_000, 10_000_000)]
+    assert lines == sorted(lines, reverse=True) and lines[0] > lines[-1]
+    assert lines[1] < 0.6  # never dlib's pair threshold for a search of LFW's size
+    cal = calibration()
+    assert float(cal.fmr(0.6)) > 1e-3  # 0.6 lets through about 1 stranger in a few hundred
+
+
+def test_shipped_calibration_is_for_this_model():
+    from exposure.models import MODEL_ID
+
+    cal = calibration()
+    assert cal.model_id == MODEL_ID
+    assert cal.n_impostor > 10_000_000 and cal.n_genuine > 100_000
+    assert np.all(np.diff(cal.impostor_le) >= 0) and np.all(np.diff(cal.genuine_le) >= 0)
+
+
+# -------------------------------------------------------------- command line
+
+
+def test_cli_json_contract(sample_index):
+    proc = run_cli("check", str(MY_PHOTO), "--index", str(sample_index), "--json", check=True)
+    records = json.loads(proc.stdout)
+    assert len(records) == 3
+    keys = {"query", "dataset", "rank", "image", "identity", "distance", "verdict", "is_match", "fmr",
+            "expected_chance_matches", "same_photo"}
+    assert all(keys <= set(r) for r in records)
+    top = records[0]
+    assert top["identity"] == "Eileen_Collins" and top["is_match"] is True and top["dataset"] == "sample_faces"
+    assert top["same_photo"] is True and top["verdict"] == "same photo"
+    assert top["image"] == "Eileen_Collins/Eileen_Collins_0001.jpg" and top["query"] == str(MY_PHOTO)
+    assert [r["is_match"] for r in records[1:]] == [False, False]
+
+
+def test_cli_table_and_report(sample_index, tmp_path):
+    report = tmp_path / "out" / "report.html"
+    proc = run_cli("check", str(MY_PHOTO), "--index", str(sample_index), "--report", str(report), check=True)
+    assert "sample_faces: 3 faces searched; 1 likely you" in proc.stdout
+    assert "same photo" in proc.stdout and str(report) in proc.stdout
+    html = report.read_text()
+    assert "Eileen_Collins" in html and "sample_faces" in html and "same photo" in html
+    assert len(re.findall(r"src='data:image/jpeg;base64,", html)) >= 6  # query crops and matched crops
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing fetched when opened
+    assert "<script" not in html and "<link" not in html
+
+
+@pytest.mark.parametrize(
+    "photo, message",
+    [("missing.jpg", "no such file"), ("empty.jpg", "empty"), ("coffee", "no face found")],
+)
+def test_cli_bad_input_one_line_no_traceback(sample_index, tmp_path, photo, message):
+    path = {"missing.jpg": tmp_path / "missing.jpg", "empty.jpg": tmp_path / "empty.jpg",
+            "coffee": SAMPLE_DATASET / "coffee.jpg"}[photo]
+    if photo == "empty.jpg":
+        path.write_bytes(b"")
+    proc = run_cli("check", str(path), "--index", str(sample_index))
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_cli_missing_index(tmp_path):
+    proc = run_cli("check", str(MY_PHOTO), "--index", str(tmp_path))
+    assert proc.returncode == 1 and "not an exposure index" in proc.stderr
+
+
+def test_report_from_python(sample_index, tmp_path):
+    result = check(MY_PHOTO, sample_index)
+    path = write_report(result, tmp_path / "r.html")
+    assert path.read_text().count("<tr>") == 4  # header + 3 results
+
+
+def test_bad_face_number(sample_index):
+    with pytest.raises(PhotoError, match="face number 5 does not exist"):
+        check([MY_PHOTO], [sample_index], face=4)

@@ -1,0 +1,119 @@
+"""Integration on real LFW (../shared/data/lfw): retrieval through the CLI, crash-resume, calibration."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from conftest import needs_lfw, run_cli
+
+from exposure import build_index, open_index
+from exposure.calibration import calibration
+
+pytestmark = needs_lfw
+
+
+@pytest.fixture(scope="module")
+def holdout(lfw_people, tmp_path_factory):
+    """100 people with >= 2 photos: up to 4 photos each indexed, one more of each held out."""
+    rng = np.random.default_rng(2007)
+    people = sorted(p.name for p in lfw_people.iterdir() if len(list(p.iterdir())) >= 2)
+    chosen = sorted(rng.choice(people, size=100, replace=False))
+    data = tmp_path_factory.mktemp("holdout") / "gallery"
+    held = {}
+    for name in chosen:
+        photos = sorted((lfw_people / name).iterdir())
+        held[name] = photos[-1]
+        (data / name).mkdir(parents=True)
+        for p in photos[:-1][:4]:
+            shutil.copy(p, data / name / p.name)
+    out = data.parent / "index"
+    build_index(data, out, name="lfw-holdout", workers=2, progress=False)
+    return out, held
+
+
+def test_held_out_photos_find_their_person_at_rank_1_via_cli(holdout):
+    index, held = holdout
+
+    def ask(item):
+        name, photo = item
+        proc = run_cli("check", str(photo), "--index", str(index), "--json", "--top", "3")
+        return name, proc
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(ask, sorted(held.items())))
+    hits, no_face, wrong, false_matches = 0, [], [], []
+    for name, proc in answers:
+        if proc.returncode != 0:
+            no_face.append((name, proc.stderr.strip()))
+            continue
+        results = json.loads(proc.stdout)
+        top = results[0]
+        assert top["dataset"] == "lfw-holdout" and top["rank"] == 1
+        if top["identity"] == name:
+            hits += 1
+        else:
+            wrong.append((name, top["identity"], top["distance"], top["verdict"]))
+        false_matches += [(name, r["identity"], r["distance"]) for r in results
+                          if r["is_match"] and r["identity"] != name]
+        assert all(r["expected_chance_matches"] < 0.1 for r in results if r["is_match"])
+    assert hits >= 95, f"rank-1 hits {hits}/100; misses {wrong}; no face {no_face}"
+    # The rule allows at most 0.1 strangers per search called a match, in expectation: over 100
+    # searches, about 10 at worst. More would mean the shipped false-match rates are too low.
+    assert len(false_matches) <= 10, false_matches
+
+
+def test_shipped_calibration_agrees_with_fresh_embeddings(holdout):
+    """The false-match rate measured on this index's different-person pairs matches the shipped curve."""
+    index, _ = holdout
+    ix = open_index(index)
+    keep = (ix.faces["primary"] & ix.faces["identity"].notna()).to_numpy()
+    emb, labels = ix.embeddings[keep], ix.faces["identity"][keep].to_numpy()
+    d = np.linalg.norm(emb[:, None, :] - emb[None, :, :], axis=2)
+    upper = np.triu(np.ones_like(d, dtype=bool), 1)
+    impostor = d[upper & (labels[:, None] != labels[None, :])]
+    genuine = d[upper & (labels[:, None] == labels[None, :])]
+    cal = calibration()
+    for t in (0.55, 0.6):
+        measured, shipped = (impostor <= t).mean(), float(cal.fmr(t))
+        sd = np.sqrt(shipped * (1 - shipped) / len(impostor))
+        assert abs(measured - shipped) < max(5 * sd, 0.35 * shipped), (t, measured, shipped)
+    assert abs((genuine <= 0.6).mean() - float(cal.tmr(0.6))) < 0.05
+
+
+def test_killed_build_resumes_to_the_same_index(lfw_people, tmp_path):
+    """SIGKILL a real build mid-way; the re-run completes it with no duplicate or lost row."""
+    data = tmp_path / "data"
+    for person in sorted(lfw_people.iterdir())[:60]:
+        shutil.copytree(person, data / person.name)
+    n_images = sum(1 for _ in data.rglob("*.jpg"))
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    cmd = [sys.executable, "-m", "exposure", "index", str(data), "--out", str(killed), "--quiet",
+           "--workers", "2", "--shard-size", "8"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(list((killed / "shards").glob("part-*.parquet"))) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = json.loads((killed / "manifest.json").read_text())
+    assert not partial["complete"] and partial["counts"]["images_done"] < n_images
+    run_cli("index", str(data), "--out", str(killed), "--quiet", "--workers", "2", check=True)
+    build_index(data, clean, workers=2, progress=False)
+    a = open_index(killed)
+    b = open_index(clean)
+    key = ["image", "face"]
+    fa = a.faces.assign(row=range(a.n_faces)).sort_values(key)
+    fb = b.faces.assign(row=range(b.n_faces)).sort_values(key)
+    assert not fa.duplicated(key).any()
+    assert fa[key].to_numpy().tolist() == fb[key].to_numpy().tolist()
+    assert np.allclose(a.embeddings[fa["row"]], b.embeddings[fb["row"]], atol=1e-6)
+    assert a.manifest["complete"] and a.manifest["counts"]["images_done"] == n_images
