@@ -1,0 +1,496 @@
+"""`fetch()`: download a still-published face dataset, verify its checksums, and unpack it safely.
+
+Files go to `<data home>/downloads/<slug>/` through pooch (hash-checked before they get their final
+name) with a resumable HTTP downloader of our own, then archives are unpacked with
+`exposure.archives.extract` into `<data home>/datasets/<slug>/`, which appears only once complete.
+Withdrawn, on-request and URL-list-only datasets raise `NotDownloadable` explaining how to get them.
+Nothing here touches the network except the explicit download.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exposure.errors import ExposureError
+from exposure.home import data_home
+
+__all__ = [
+    "ChecksumError",
+    "DownloadError",
+    "NotDownloadable",
+    "REGISTRY",
+    "ResumableHTTPDownloader",
+    "UnknownDataset",
+    "dataset_entry",
+    "fetch",
+]
+
+INDEX_HINT = "If you already have a copy, index it with: exposure index PATH"
+MARKER = ".exposure-fetch.json"  # written last inside a dataset folder: "this fetch completed"
+
+_LFW_OFFICIAL = "http://vis-www.cs.umass.edu/lfw/"
+# Built-in registry (same schema as the catalog entries): datasets fetch() knows without the catalog.
+REGISTRY: dict[str, dict[str, Any]] = {
+    "lfw": {
+        "name": "lfw",
+        "status": "available",
+        "urls": [_LFW_OFFICIAL, "https://figshare.com/articles/dataset/LFW/5976018"],
+        "removal": "",
+        "notes": (
+            "Labeled Faces in the Wild, deep-funneled (aligned) images, plus the View 1 pair lists. "
+            "Checksums are the official md5s (also in torchvision's lfw.py). The UMass host has been "
+            "unreachable at times: use --base-url with a mirror (and known_hash if its copy is "
+            "re-packed)."
+        ),
+        "root": "lfw-deepfunneled",
+        "files": [
+            {
+                "name": "lfw-deepfunneled.tgz",
+                "url": _LFW_OFFICIAL + "lfw-deepfunneled.tgz",
+                "size": None,
+                "checksum": "md5:68331da3eb755a505a502b5aacb3c201",
+            },
+            {
+                "name": "pairsDevTrain.txt",
+                "url": "https://ndownloader.figshare.com/files/5976012",
+                "size": 56_579,
+                "checksum": "md5:4f27cbf15b2da4a85c1907eb4181ad21",
+            },
+            {
+                "name": "pairsDevTest.txt",
+                "url": "https://ndownloader.figshare.com/files/5976009",
+                "size": 26_002,
+                "checksum": "md5:5132f7440eb68cf58910c8a45a2ac10b",
+            },
+        ],
+    },
+}
+_ALIASES = {"lfw-deepfunneled": "lfw", "lfw-deep-funneled": "lfw"}
+
+
+class NotDownloadable(ExposureError):
+    """A dataset exposure cannot download (withdrawn, on request, URL lists only): says how to get it."""
+
+
+class UnknownDataset(ExposureError, LookupError):
+    """No dataset of that name in the built-in registry or the catalog."""
+
+
+class ChecksumError(ExposureError, ValueError):
+    """A downloaded file's hash differs from the expected one; the file was deleted."""
+
+
+class DownloadError(ExposureError, OSError):
+    """A transfer failed or was cut short; the partial file is kept so a re-run resumes it."""
+
+
+@dataclass(frozen=True)
+class _File:
+    """One file to download: its final name, where from, and the hash it must have."""
+
+    name: str
+    url: str
+    known_hash: str | None
+    hash_source: str  # "the published checksum" or "your known_hash": said in mismatch errors
+
+
+# -- public entry point -------------------------------------------------------------------------
+
+
+def fetch(
+    name: str,
+    *,
+    base_url: str | None = None,
+    home: str | os.PathLike | None = None,
+    progress: bool = True,
+    unpack: bool = True,
+    known_hash: dict[str, str] | None = None,
+) -> Path:
+    """Download, verify and unpack dataset `name`; returns the folder to pass to `exposure index`."""
+    info = dataset_entry(name)
+    files = _plan(info, base_url, known_hash)
+    slug = _slug(str(info.get("name") or name))
+    root = data_home(home)
+    target = root / "datasets" / slug
+    if unpack and (target / MARKER).is_file():
+        return _result_dir(target, info)
+    downloads = root / "downloads" / slug
+    paths = [_download(f, downloads, progress) for f in files]
+    if not unpack:
+        return downloads
+    _assemble(paths, target, files, progress)
+    return _result_dir(target, info)
+
+
+def dataset_entry(name: str) -> dict[str, Any]:
+    """The entry for `name`: the built-in registry first, else the catalog (when it is installed)."""
+    key = _ALIASES.get(_slug(name), _slug(name))
+    if key in REGISTRY:
+        return REGISTRY[key]
+    try:
+        from exposure.datasets.catalog_table import entry
+    except ImportError as exc:
+        raise UnknownDataset(f"{name!r}: not a built-in dataset, and the catalog is unavailable ({exc})") from exc
+    try:
+        return dict(entry(name))
+    except (LookupError, ValueError) as exc:
+        raise UnknownDataset(f"{name!r}: no such dataset in the catalog (see `exposure datasets`)") from exc
+
+
+# -- what to download ---------------------------------------------------------------------------
+
+
+def _slug(name: str) -> str:
+    """A folder-safe, lower-case name: 'MS-Celeb-1M' -> 'ms-celeb-1m'."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "dataset"
+
+
+def _plan(info: dict[str, Any], base_url: str | None, overrides: dict[str, str] | None) -> list[_File]:
+    """The files to fetch, with URLs (mirror applied) and hashes (overrides applied); or NotDownloadable."""
+    _require_downloadable(info)
+    files = list(info.get("files") or [])
+    overrides = dict(overrides or {})
+    unknown = set(overrides) - {f.get("name") for f in files}
+    if unknown:
+        raise ValueError(f"known_hash names files not in {info.get('name')!r}: {sorted(unknown)}")
+    plan = []
+    for f in files:
+        fname = _safe_file_name(str(f.get("name") or ""), info)
+        url = base_url.rstrip("/") + "/" + fname if base_url else str(f.get("url") or "")
+        if not url:
+            raise NotDownloadable(f"{info.get('name')}: no download URL for {fname}. {INDEX_HINT}")
+        given = overrides.get(fname)
+        checksum = _normalise_hash(given if given is not None else str(f.get("checksum") or ""))
+        plan.append(_File(fname, url, checksum, "your known_hash" if given else "the published checksum"))
+    return plan
+
+
+def _safe_file_name(fname: str, info: dict[str, Any]) -> str:
+    """A catalog file name usable as a plain file name in our folders (no paths, no dot-names)."""
+    if not fname or fname != Path(fname).name or fname.startswith("."):
+        raise ValueError(f"{info.get('name')}: bad file name in catalog entry: {fname!r}")
+    return fname
+
+
+def _normalise_hash(checksum: str) -> str | None:
+    """'md5:HEX' / 'sha256:HEX' / bare sha256 HEX -> pooch's 'alg:hex' form; '' -> None (unverified)."""
+    checksum = checksum.strip().lower()
+    if not checksum:
+        return None
+    alg, _, digest = checksum.rpartition(":")
+    alg = alg or "sha256"
+    lengths = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
+    if alg not in lengths or not re.fullmatch(f"[0-9a-f]{{{lengths[alg]}}}", digest):
+        raise ValueError(f"not a checksum pooch can verify: {checksum!r} (want e.g. 'sha256:<64 hex>')")
+    return f"{alg}:{digest}"
+
+
+_STATUS_TEXT = {
+    "withdrawn": "it was withdrawn by its publisher and is no longer distributed from an official source",
+    "on-request": "it is distributed only on request (an application or licence agreement with its creators)",
+    "urls-only": "it is published as lists of image URLs, not as image files: the photos stay on the original sites",
+    "unknown": "its availability is unknown",
+}
+
+
+def _require_downloadable(info: dict[str, Any]) -> None:
+    """Raise NotDownloadable, explaining how the dataset is obtained, unless it has files to fetch."""
+    status = str(info.get("status") or "unknown").strip().lower()
+    if status == "available" and info.get("files"):
+        return
+    reason = _STATUS_TEXT.get(status, f"its status is {status!r}")
+    if status == "available":
+        reason = "the catalog lists no direct-download files for it"
+    raise NotDownloadable(_not_downloadable_message(info, reason))
+
+
+def _not_downloadable_message(info: dict[str, Any], reason: str) -> str:
+    """The NotDownloadable text: why, where it is published, removal facts, notes, and the index hint."""
+    lines = [f"{info.get('name', 'this dataset')} cannot be downloaded by exposure: {reason}."]
+    for label, key in (("Removal", "removal"), ("Official pages", "urls"), ("Notes", "notes")):
+        text = _as_text(info.get(key))
+        if text:
+            lines.append(f"{label}: {text}")
+    lines.append(INDEX_HINT)
+    return "\n".join(lines)
+
+
+def _as_text(value: Any) -> str:
+    """A catalog field (string, list or table) as one line of text."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_as_text(v)}" for k, v in value.items() if _as_text(v))
+    if isinstance(value, list | tuple):
+        return ", ".join(_as_text(v) for v in value if _as_text(v))
+    return "" if value is None else str(value).strip()
+
+
+# -- downloading --------------------------------------------------------------------------------
+
+
+def _download(f: _File, folder: Path, progress: bool) -> Path:
+    """Fetch one file through pooch into `folder` (no network if it is already there and verified)."""
+    import pooch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if f.known_hash is None:
+        print(f"warning: {f.name} has no published checksum; it is downloaded unverified", file=sys.stderr)
+    downloader = ResumableHTTPDownloader(folder / (f.name + ".part"), f, progress=progress)
+    try:
+        path = pooch.retrieve(f.url, known_hash=f.known_hash, fname=f.name, path=folder, downloader=downloader)
+    except ChecksumError:
+        raise
+    except ValueError as exc:  # pooch's own hash check (a second line of defence)
+        raise ChecksumError(f"{f.name} from {f.url}: {exc}") from exc
+    return Path(path)
+
+
+class ResumableHTTPDownloader:
+    """A pooch downloader that keeps `<name>.part` across failures and resumes it with HTTP Range.
+
+    pooch hands every attempt a fresh temporary file and its HTTPDownloader always starts at byte 0,
+    so an interrupted 100 GB transfer would restart from scratch. This one writes to a stable
+    `.part` file, asks for `Range: bytes=N-` (with `If-Range` so a changed file restarts), checks
+    the finished file's hash itself (deleting it on mismatch), and only then hands it to pooch, which
+    verifies again and renames it into place. A `.part` file is never taken for a finished one.
+    """
+
+    def __init__(self, part: Path, file: _File, *, progress: bool = True, timeout: float = 60.0):
+        self.part, self.file, self.progress, self.timeout = Path(part), file, progress, timeout
+        self.meta = self.part.with_name(self.part.name + ".json")
+        self.chunk_size = 1 << 20
+
+    def __call__(self, url: str, output_file: str, pooch: Any = None, check_only: bool = False) -> bool | None:
+        """Download (or finish downloading) `url`, verify it, and move it to pooch's `output_file`."""
+        if check_only:
+            return self._available(url)
+        for _ in range(3):  # a refused Range or a changed remote file restarts from 0
+            if self._transfer(url):
+                break
+        else:
+            raise DownloadError(f"{self.file.name} from {url}: server refused every attempt to resume or restart")
+        self._verify()
+        os.replace(self.part, output_file)
+        self.meta.unlink(missing_ok=True)
+        return None
+
+    def _available(self, url: str) -> bool:
+        """pooch's availability check: a HEAD request."""
+        import requests
+
+        return requests.head(url, timeout=self.timeout, allow_redirects=True).status_code == 200
+
+    def _transfer(self, url: str) -> bool:
+        """One request: resume or restart the `.part` file; False when it must be retried from 0."""
+        import requests
+
+        offset = self._resume_offset(url)
+        try:
+            resp = requests.get(url, headers=self._headers(offset), stream=True, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise DownloadError(self._unreachable(url, _reason(exc))) from exc
+        with resp:
+            if resp.status_code == 416:
+                return self._handle_416(resp, offset)
+            if resp.status_code >= 400:
+                raise DownloadError(self._unreachable(url, f"HTTP {resp.status_code} {resp.reason}"))
+            resumed = resp.status_code == 206 and _content_range_start(resp) == offset
+            if resp.status_code == 206 and not resumed:
+                self._discard()
+                return False
+            self._write(resp, offset if resumed else 0, url)
+        return True
+
+    def _resume_offset(self, url: str) -> int:
+        """Bytes already in `.part` for this same URL (0 when there is none, or it came from elsewhere)."""
+        if not self.part.exists():
+            return 0
+        if self._meta().get("url") != url:
+            self._discard()
+            return 0
+        return self.part.stat().st_size
+
+    def _headers(self, offset: int) -> dict[str, str]:
+        """Request headers: raw bytes (no transfer gzip), and Range/If-Range when resuming."""
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+            validator = self._meta().get("validator")
+            if validator:
+                headers["If-Range"] = validator
+        return headers
+
+    def _handle_416(self, resp: Any, offset: int) -> bool:
+        """Range not satisfiable: the part is already complete (True) or unusable (restart, False)."""
+        total = resp.headers.get("Content-Range", "").rpartition("/")[2]
+        if total.isdigit() and int(total) == offset:
+            return True
+        self._discard()
+        return False
+
+    def _write(self, resp: Any, offset: int, url: str) -> None:
+        """Stream the body into `.part` (appending at `offset`), with a progress bar; check its length."""
+        from tqdm import tqdm
+
+        length = resp.headers.get("Content-Length")
+        expected = int(length) if length and length.isdigit() else None
+        self._save_meta(url, resp.headers.get("ETag") or resp.headers.get("Last-Modified") or "")
+        total = None if expected is None else offset + expected
+        received = 0
+        bar = tqdm(
+            total=total,
+            initial=offset,
+            unit="B",
+            unit_scale=True,
+            desc=self.file.name,
+            disable=not self.progress,
+            file=sys.stderr,
+        )
+        with bar, open(self.part, "ab" if offset else "wb") as out:
+            try:
+                for chunk in resp.raw.stream(self.chunk_size, decode_content=False):
+                    out.write(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+            except Exception as exc:  # urllib3 errors: connection reset, incomplete read, timeout
+                out.close()
+                raise DownloadError(self._interrupted(url, _reason(exc), total)) from exc
+        if expected is not None and received != expected:
+            raise DownloadError(self._interrupted(url, "connection closed early", total))
+
+    def _interrupted(self, url: str, exc: object, expected_total: int | None = None) -> str:
+        """The message for a failed transfer: how much was kept and that re-running resumes it."""
+        have = self.part.stat().st_size if self.part.exists() else 0
+        total = f" of {expected_total}" if expected_total is not None else ""
+        return (
+            f"{self.file.name}: download from {url} interrupted after {have}{total} bytes ({exc}). "
+            f"The partial file {self.part.name} was kept; run the same command again to resume."
+        )
+
+    def _unreachable(self, url: str, reason: str) -> str:
+        """The message for a request that got no file: why, and what to try."""
+        kept = " The partial file was kept for a later resume." if self.part.exists() else ""
+        return (
+            f"{self.file.name}: could not download from {url} ({reason}).{kept} Check the network, or use "
+            "a mirror with base_url / --base-url (plus known_hash if its copy is re-packed)."
+        )
+
+    def _verify(self) -> None:
+        """Check the finished `.part` against the expected hash; delete it and say so on mismatch."""
+        if self.file.known_hash is None:
+            return
+        import pooch
+
+        alg, _, want = self.file.known_hash.partition(":")
+        got = pooch.file_hash(str(self.part), alg=alg)
+        if got.lower() == want:
+            return
+        self._discard()
+        raise ChecksumError(
+            f"{self.file.name} from {self.file.url}: checksum mismatch: expected {alg}:{want} "
+            f"({self.file.hash_source}), got {alg}:{got}. The downloaded file was deleted. It was "
+            "corrupted in transit, or the server holds a different copy; run again to retry, or, for a "
+            "mirror you trust whose copy is re-packed, pass its checksum as known_hash={"
+            f"{self.file.name!r}: 'sha256:...'}}."
+        )
+
+    def _meta(self) -> dict[str, Any]:
+        """The `.part.json` sidecar (URL and ETag/Last-Modified of the partial transfer), or {}."""
+        try:
+            return json.loads(self.meta.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _save_meta(self, url: str, validator: str) -> None:
+        """Remember which URL and which version of it the `.part` file holds."""
+        self.meta.write_text(json.dumps({"url": url, "validator": validator}))
+
+    def _discard(self) -> None:
+        """Delete the partial file and its sidecar: the next request starts from byte 0."""
+        self.part.unlink(missing_ok=True)
+        self.meta.unlink(missing_ok=True)
+
+
+def _reason(exc: BaseException) -> str:
+    """A network error as one short phrase (urllib3 nests the useful text in its first argument)."""
+    first = exc.args[0] if exc.args else exc
+    return str(first) if isinstance(first, str) else f"{type(exc).__name__}: {exc}"
+
+
+def _content_range_start(resp: Any) -> int | None:
+    """The first byte offset of a 206 response's `Content-Range: bytes START-END/TOTAL`."""
+    match = re.match(r"bytes (\d+)-", resp.headers.get("Content-Range", ""))
+    return int(match.group(1)) if match else None
+
+
+# -- unpacking ----------------------------------------------------------------------------------
+
+
+def _assemble(paths: list[Path], target: Path, files: list[_File], progress: bool) -> None:
+    """Build the dataset folder in a hidden sibling (archives unpacked, other files linked) and rename it."""
+    from exposure.archives import is_archive_name
+
+    if target.exists():
+        raise FileExistsError(f"{target}: exists but is not a completed fetch; remove it and run again")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        os.chmod(staging, 0o755)
+        for path in paths:
+            if is_archive_name(path.name):
+                _unpack_into(path, staging, progress)
+            else:
+                _link_or_copy(path, staging / path.name)
+        _write_marker(staging, files)
+        os.rename(staging, target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not (target / MARKER).is_file():  # else another fetch of the same dataset finished first
+            raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _unpack_into(archive: Path, staging: Path, progress: bool) -> None:
+    """Extract one archive safely and merge its top level into the staging folder."""
+    from exposure.archives import ArchiveError, extract
+
+    if progress:
+        print(f"Unpacking {archive.name} ...", file=sys.stderr)
+    unpacked = extract(archive, staging / f".unpack-{archive.name}")
+    for child in sorted(unpacked.iterdir()):
+        if (staging / child.name).exists():
+            raise ArchiveError(f"{archive}: {child.name!r} also comes from another file of this dataset")
+        os.rename(child, staging / child.name)
+    unpacked.rmdir()
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    """Hard-link a downloaded plain file into the dataset folder (no second copy), else copy it."""
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
+
+
+def _write_marker(folder: Path, files: list[_File]) -> None:
+    """Record what this completed fetch holds; its presence means 'done, no network needed'."""
+    record = {"files": {f.name: f.known_hash for f in files}, "urls": {f.name: f.url for f in files}}
+    (folder / MARKER).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def _result_dir(target: Path, info: dict[str, Any]) -> Path:
+    """The folder to index: the entry's `root` inside the dataset, else its single top folder, else itself."""
+    root = info.get("root")
+    if root and (target / str(root)).is_dir():
+        return target / str(root)
+    folders = [p for p in target.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return folders[0] if len(folders) == 1 else target
