@@ -1,0 +1,49 @@
+"""Every notebook runs top to bottom, headless, on the sample data, without an error."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+
+
+def test_the_five_notebooks_exist():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_stored_without_outputs(path):
+    """Outputs could hold someone's photos: notebooks are committed clean."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{path.name}: clear outputs before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs(path, sample_index, tmp_path):
+    from exposure.home import data_home
+
+    # the kernel inherits EXPOSURE_HOME (a fresh temporary data home) from the test's environment
+    shutil.copytree(sample_index, data_home() / "indexes" / "sample_faces")
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, timeout=600, kernel_name="python3", allow_errors=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()  # raises CellExecutionError, naming the cell, on any error
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    shown = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert shown, f"{path.name} showed nothing"
+    assert not (data_home() / "user").exists(), f"{path.name} left data about the user behind"
+    out = tmp_path / path.name
+    nbformat.write(nb, out)
+    assert Path(out).stat().st_size > 0
