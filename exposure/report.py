@@ -15,7 +15,7 @@ from exposure.calibration import calibration
 from exposure.checker import CheckResult
 from exposure.faces import Box, face_crop
 from exposure.photos import load_photo
-from exposure.verdicts import CHANCE_LIMIT, LIKELY, LOOKALIKE, NO_MATCH, POSSIBLE, SAME_PHOTO, match_line
+from exposure.verdicts import CHANCE_LIMIT, LIKELY, LOOKALIKE, NO_MATCH, PAIR_LINE, POSSIBLE, SAME_PHOTO, match_line
 
 _COLOURS = {SAME_PHOTO: "#762a83", LIKELY: "#b2182b", POSSIBLE: "#e08214", LOOKALIKE: "#4393c3", NO_MATCH: "#878787"}
 
@@ -65,6 +65,36 @@ def _esc(x) -> str:
     return html.escape("" if x is None else str(x))
 
 
+def _facts(dataset: str) -> str:
+    """What the catalog knows about a dataset: who made it, from what, with what consent and licence."""
+    from exposure.privacy import catalog_entry
+
+    e = catalog_entry(dataset)
+    if not e:
+        return f"<p class='muted'>{_esc(dataset)} is not in exposure's catalog of public datasets.</p>"
+    status = e["status"] + (f" ({e['withdrawn']})" if e.get("withdrawn") else "")
+    rows = [
+        ("Dataset", f"{e['name']} ({e['year']}), made by {e['creator']}"),
+        ("Size", f"{e['images']} images, {e['identities']} identities"),
+        ("Where the photos came from", e.get("source_detail") or ", ".join(e["source"])),
+        ("Consent", e.get("consent_detail") or e["consent"]),
+        ("Licence", e["license"]),
+        ("Status", status),
+        ("How to ask for removal", e.get("removal") or "unknown"),
+    ]
+    cells = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows)
+    return f"<details><summary>About this dataset</summary><table>{cells}</table></details>"
+
+
+def _letter(row) -> str:
+    """A filled-in request to the dataset's maintainer, for the best match."""
+    from exposure.privacy import request_letter
+
+    text = request_letter(row.to_dict())
+    return (f"<details><summary>A letter you can send to ask what they hold and to erase it (GDPR)</summary>"
+            f"<pre style='white-space:pre-wrap'>{_esc(text)}</pre></details>")
+
+
 def render_report(result: CheckResult) -> str:
     """The report as an HTML string."""
     cal = calibration()
@@ -90,7 +120,7 @@ def render_report(result: CheckResult) -> str:
     for ix in result.indexes:
         rows = result.results[result.results["index"] == str(ix.path)]
         matches = int(rows["is_match"].sum())
-        line = match_line(ix.n_faces, len(result.queries))
+        line = min(match_line(ix.n_faces, len(result.queries)), PAIR_LINE)
         counts = ix.manifest["counts"]
         parts.append(f"<h2>Dataset: {_esc(ix.name)}</h2>")
         parts.append(
@@ -106,6 +136,9 @@ def render_report(result: CheckResult) -> str:
             f"<p class='muted'>In a dataset of this size, a face is called <i>likely you</i> only within distance "
             f"{line:.3f}, where fewer than {CHANCE_LIMIT} strangers are expected by chance.</p>"
         )
+        parts.append(_facts(ix.name))
+        if matches:
+            parts.append(_letter(rows[rows["is_match"]].iloc[0]))
         parts.append(
             "<table><tr><th>#</th><th>your face</th><th>face in the dataset</th><th>distance</th>"
             "<th>verdict</th><th>who / which file</th><th>what it means</th></tr>"
@@ -124,7 +157,10 @@ def render_report(result: CheckResult) -> str:
                 f"<tr><td>{int(r['rank'])}</td><td><img class='face' alt='your face' src='{query_crops[r['query']]}'></td>"
                 f"<td>{matched}</td><td>{r['distance']:.3f}</td>"
                 f"<td><span class='verdict' style='background:{colour}'>{_esc(r['verdict'])}</span></td>"
-                f"<td>{who}<br><code>{_esc(r['image'])}</code></td>"
+                f"<td>{who}<br><code>{_esc(r['image'])}</code>"
+                + (f"<br><span class='muted'>originally from: <code>{_esc(r['source_url'])}</code></span>"
+                   if r.get("source_url") else "")
+                + "</td>"
                 f"<td>{_esc(r['explanation'])}<br><span class='muted'>false-match rate at this distance: "
                 f"{r['fmr']:.1e}</span></td></tr>"
             )
