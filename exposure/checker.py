@@ -22,8 +22,8 @@ SAME_PHOTO_DISTANCE = 0.35
 
 RESULT_COLUMNS = [
     "query", "dataset", "rank", "image", "identity", "distance", "verdict", "is_match",
-    "fmr", "expected_chance_matches", "same_photo", "hash_bits", "source_url", "faces_searched", "explanation",
-    "face",
+    "fmr", "expected_chance_matches", "same_photo", "hash_bits", "extrapolated", "stand_out", "closer_than",
+    "source_url", "faces_searched", "explanation", "face",
     "box_left", "box_top", "box_right", "box_bottom", "index",
 ]
 
@@ -65,6 +65,12 @@ class CheckResult:
     skipped: list[str] = field(default_factory=list)
     # index path -> distance from the person (nearest of their photos) to every face of that index
     all_distances: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def caveats(self) -> list:
+        """The limits that apply to this check (photo quality, extrapolated rates, the model's known biases)."""
+        from exposure.caveats import caveats
+
+        return caveats(self)
 
     def to_records(self) -> list[dict]:
         """JSON-ready result objects (the `exposure check --json` output)."""
@@ -138,6 +144,9 @@ def search(queries: list[QueryFace], index: Index, top: int = 5):
     d = distances(np.stack([q.face.embedding for q in queries]), index.embeddings)
     best_query = d.argmin(0)
     best = d[best_query, np.arange(n)]
+    # Where each result stands among the person's distances to every face of the dataset
+    median = float(np.median(best))
+    spread = 1.4826 * float(np.median(np.abs(best - median))) or 1e-9
     k = min(top, n)
     order = np.argpartition(best, k - 1)[:k]
     order = order[np.argsort(best[order], kind="stable")]
@@ -162,6 +171,9 @@ def search(queries: list[QueryFace], index: Index, top: int = 5):
                 "expected_chance_matches": v.expected_chance_matches,
                 "same_photo": same,
                 "hash_bits": bits,
+                "extrapolated": v.extrapolated,
+                "stand_out": round((median - float(best[i])) / spread, 2),  # robust SDs closer than typical
+                "closer_than": round(float((best > best[i]).mean()), 6),  # share of the dataset farther away
                 "source_url": meta.get("source_url"),
                 "faces_searched": n,
                 "explanation": v.explanation,

@@ -95,7 +95,7 @@ def _print_table(result) -> None:
         rows = result.results[result.results["index"] == str(ix.path)]
         n = int(rows["is_match"].sum())
         print(f"\n{ix.name}: {ix.n_faces:,} faces searched; "
-              + (f"{n} likely you" if n else "no face close enough to be you"))
+              + (f"{n} match{'es' if n > 1 else ''} (you)" if n else "no face close enough to be you"))
         print(f"  {'#':>2}  {'distance':>8}  {'verdict':<13} {'expected by chance':>18}  identity / image")
         for _, r in rows.iterrows():
             who = r["identity"] if r["identity"] is not None else "-"

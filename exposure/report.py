@@ -86,6 +86,27 @@ def _facts(dataset: str) -> str:
     return f"<details><summary>About this dataset</summary><table>{cells}</table></details>"
 
 
+def _histogram(result, ix) -> str:
+    """The person's distance to every face of the dataset, with the verdict lines, as an inline PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    from exposure.figures import distance_histogram
+
+    fig = distance_histogram(result, ix)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # matplotlib's layout notes are not the reader's concern
+        fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return f"<img alt='histogram of your distances to every face' style='max-width:100%' src='{uri}'>"
+
+
 def _letter(row) -> str:
     """A filled-in request to the dataset's maintainer, for the best match."""
     from exposure.privacy import request_letter
@@ -116,6 +137,12 @@ def render_report(result: CheckResult) -> str:
     parts.append("</div>")
     for s in result.skipped:
         parts.append(f"<p class='muted'>Not used: {_esc(s)}</p>")
+    parts.append("<div class='private' style='border-color:#4393c3;background:#eef5fb'><b>Before you read the "
+                 "results</b><ul>")
+    for c in result.caveats():
+        src = f" <span class='muted'>(source: {_esc(c.source)})</span>" if c.source else ""
+        parts.append(f"<li><b>{_esc(c.title)}:</b> {_esc(c.text)}{src}</li>")
+    parts.append("</ul></div>")
 
     for ix in result.indexes:
         rows = result.results[result.results["index"] == str(ix.path)]
@@ -136,6 +163,15 @@ def render_report(result: CheckResult) -> str:
             f"<p class='muted'>In a dataset of this size, a face is called <i>likely you</i> only within distance "
             f"{line:.3f}, where fewer than {CHANCE_LIMIT} strangers are expected by chance.</p>"
         )
+        d_all = result.all_distances.get(str(ix.path))
+        if d_all is not None and len(d_all) >= 50 and len(rows):  # a histogram of a handful says nothing
+            best = rows.iloc[0]
+            parts.append(
+                f"<p>Your distance to each of the {len(d_all):,} faces: typically {float(np.median(d_all)):.2f}. "
+                f"The nearest, {best['distance']:.3f}, is {best['stand_out']:.1f} spreads closer than typical "
+                f"and closer than {best['closer_than']:.2%} of the dataset.</p>"
+            )
+            parts.append(_histogram(result, ix))
         parts.append(_facts(ix.name))
         if matches:
             parts.append(_letter(rows[rows["is_match"]].iloc[0]))

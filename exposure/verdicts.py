@@ -31,6 +31,7 @@ class Verdict:
     fmr_upper: float  # its 95% upper bound, used for the decision
     expected_chance_matches: float  # strangers expected this close in this search
     explanation: str
+    extrapolated: bool = False  # the rate comes from the tail model (LFW has too few pairs this close)
 
 
 def verdict(distance: float, faces_searched: int, photos_used: int = 1, same_photo: bool = False) -> Verdict:
@@ -43,7 +44,11 @@ def verdict(distance: float, faces_searched: int, photos_used: int = 1, same_pho
     fmr = float(cal.fmr(distance))
     upper = float(cal.fmr_upper(distance))
     expected = upper * faces_searched * max(photos_used, 1)
+    extrapolated = bool(cal.extrapolated(distance))
     chance = f"in a search of {faces_searched:,} faces, about {_count(expected)} strangers would be this close by chance"
+    if extrapolated:
+        chance += (f" (a rate extrapolated below distance {cal.tail_start:.2f}, where LFW has too few pairs to "
+                   "measure it; the estimate errs on the side of more strangers)")
     if distance > PAIR_LINE:  # beyond the one-to-one line nothing is a match, however small the search
         label = NO_MATCH
         text = f"Too far apart to be the same person by the usual 0.6 line ({chance})."
@@ -68,6 +73,7 @@ def verdict(distance: float, faces_searched: int, photos_used: int = 1, same_pho
         fmr_upper=upper,
         expected_chance_matches=expected,
         explanation=text,
+        extrapolated=extrapolated,
     )
 
 

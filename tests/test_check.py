@@ -121,7 +121,7 @@ def test_cli_json_contract(sample_index):
 def test_cli_table_and_report(sample_index, tmp_path):
     report = tmp_path / "out" / "report.html"
     proc = run_cli("check", str(MY_PHOTO), "--index", str(sample_index), "--report", str(report), check=True)
-    assert "sample_faces: 3 faces searched; 1 likely you" in proc.stdout
+    assert "sample_faces: 3 faces searched; 1 match (you)" in proc.stdout
     assert "same photo" in proc.stdout and str(report) in proc.stdout
     html = report.read_text()
     assert "Eileen_Collins" in html and "sample_faces" in html and "same photo" in html
@@ -159,3 +159,23 @@ def test_report_from_python(sample_index, tmp_path):
 def test_bad_face_number(sample_index):
     with pytest.raises(PhotoError, match="face number 5 does not exist"):
         check([MY_PHOTO], [sample_index], face=4)
+
+
+def test_tail_model_rests_on_a_concave_measured_curve_and_is_flagged():
+    cal = calibration()
+    d0 = cal.tail_start
+    assert 0.35 <= d0 <= 0.45
+    grid = np.arange(d0, 0.6001, 0.025)
+    log_rate = np.log10(cal.fmr(grid))
+    assert (np.diff(log_rate, 2) < 0.02).all()  # concave where measured: the extended secant lies above
+    below = verdict(d0 - 0.05, 1000)
+    assert below.extrapolated and "extrapolated" in below.explanation
+    assert not verdict(d0 + 0.05, 1000).extrapolated
+    rates = cal.fmr_upper(np.array([0.1, 0.2, 0.3, d0 - 1e-6, d0]))
+    assert np.all(np.diff(rates) > 0)  # monotone, and continuous at d0 within 25%
+    assert rates[-2] == pytest.approx(rates[-1], rel=0.25)
+
+
+def test_a_copy_of_your_photo_is_a_match_even_in_fifty_million_faces():
+    assert verdict(0.1, 50_000_000, same_photo=True).label == "same photo"
+    assert not verdict(0.35, 50_000_000).is_match  # while a 0.35 there is chance
