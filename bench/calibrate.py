@@ -46,6 +46,30 @@ def pair_histograms(emb: np.ndarray, labels: np.ndarray, chunk: int = 1024) -> t
     return impostor, genuine
 
 
+MAX_PHOTOS = 5
+
+
+def centroid_histograms(emb: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pair counts for the mean embedding of k photos of a person: against every other person's face
+    (different-person pairs) and against that person's remaining photos (same-person pairs)."""
+    nbins = int(round(MAX_DISTANCE / STEP)) + 1
+    impostor = np.zeros(nbins, np.int64)
+    genuine = np.zeros(nbins, np.int64)
+    sq = (emb * emb).sum(1)
+    by_person: dict[int, list[int]] = {}
+    for i, lab in enumerate(labels):
+        by_person.setdefault(int(lab), []).append(i)
+    for lab, idx in by_person.items():
+        if len(idx) < k + 1:
+            continue
+        c = emb[idx[:k]].mean(0)
+        d = np.sqrt(np.maximum(c @ c + sq - 2.0 * emb @ c, 0.0))
+        bins = np.minimum(np.ceil(d / STEP - 1e-9).astype(np.int64), nbins - 1)
+        impostor += np.bincount(bins[labels != lab], minlength=nbins)
+        genuine += np.bincount(bins[idx[k:]], minlength=nbins)
+    return impostor, genuine
+
+
 def view1(faces, emb: np.ndarray) -> dict:
     """LFW View 1: pick the threshold on DevTrain, report accuracy on DevTest; missed faces count as errors."""
     primary = {img: i for i, img in enumerate(faces["image"])}
@@ -107,6 +131,17 @@ def main() -> None:
         "impostor_le": imp_le.tolist(),
         "genuine_le": gen_le.tolist(),
     }
+    # Several photos of one person are combined as their mean embedding (bench/fusion.py measured it
+    # best); its distances to strangers are smaller, so each number of photos has its own curves.
+    data["photos"] = {}
+    for k in range(2, MAX_PHOTOS + 1):
+        imp_k, gen_k = centroid_histograms(emb, labels, k)
+        data["photos"][str(k)] = {
+            "n_impostor": int(imp_k.sum()),
+            "n_genuine": int(gen_k.sum()),
+            "impostor_le": np.cumsum(imp_k).tolist(),
+            "genuine_le": np.cumsum(gen_k).tolist(),
+        }
     OUT.write_text(json.dumps(data, separators=(",", ":")) + "\n")
 
     def rate(cum, n, d):

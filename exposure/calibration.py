@@ -99,16 +99,30 @@ def wilson_upper(k, n: int):
     return (centre + spread) / (1 + z2 / n)
 
 
+MAX_PHOTOS = 5  # several photos are combined as their mean embedding; curves exist for 1..5 photos
+
+
 @functools.cache
-def calibration() -> Calibration:
-    """The shipped LFW calibration for this package's model."""
-    raw = json.loads(resources.files("exposure").joinpath("data/calibration_lfw.json").read_text())
+def _raw() -> dict:
+    return json.loads(resources.files("exposure").joinpath("data/calibration_lfw.json").read_text())
+
+
+@functools.cache
+def calibration(photos: int = 1) -> Calibration:
+    """The shipped LFW calibration for this package's model, for the mean face of `photos` photos.
+
+    More than MAX_PHOTOS photos use the MAX_PHOTOS curve (only the first MAX_PHOTOS are averaged).
+    """
+    raw = _raw()
+    k = min(max(int(photos), 1), MAX_PHOTOS)
+    part = raw if k == 1 else raw["photos"][str(k)]
     return Calibration(
         edges=np.asarray(raw["edges"], dtype=np.float64),
-        impostor_le=np.asarray(raw["impostor_le"], dtype=np.int64),
-        genuine_le=np.asarray(raw["genuine_le"], dtype=np.int64),
-        n_impostor=int(raw["n_impostor"]),
-        n_genuine=int(raw["n_genuine"]),
+        impostor_le=np.asarray(part["impostor_le"], dtype=np.int64),
+        genuine_le=np.asarray(part["genuine_le"], dtype=np.int64),
+        n_impostor=int(part["n_impostor"]),
+        n_genuine=int(part["n_genuine"]),
         model_id=raw["model_id"],
-        meta={k: v for k, v in raw.items() if k not in ("edges", "impostor_le", "genuine_le")},
+        meta={key: v for key, v in raw.items() if key not in ("edges", "impostor_le", "genuine_le", "photos")}
+        | {"photos": k},
     )

@@ -114,25 +114,17 @@ def _pick_index(result, index=None):
 
 
 def person_distances(result, index) -> np.ndarray:
-    """The person's distance to every face of the index (the nearest of their photos for each face)."""
+    """The person's distance to every face of the index (from the mean face of their photos), as the check saw it."""
     ix = _pick_index(result, index)
-    stored = getattr(result, "all_distances", None) or {}
-    if str(ix.path) in stored:
-        return np.asarray(stored[str(ix.path)], dtype=np.float64)
-    from exposure.checker import distances
-
-    if ix.n_faces == 0:
-        return np.zeros(0)
-    q = np.stack([qf.face.embedding for qf in result.queries])
-    return distances(q, ix.embeddings).min(0).astype(np.float64)
+    return np.asarray(result.all_distances[str(ix.path)], dtype=np.float64)
 
 
 def verdict_lines(faces_searched: int, photos_used: int = 1) -> dict[str, float]:
     """Where the verdicts change for a search of this size: distance at or below which each applies."""
     from exposure.calibration import calibration
 
-    cal = calibration()
-    n = max(int(faces_searched), 1) * max(int(photos_used), 1)
+    cal = calibration(photos_used)  # the mean face of several photos has its own measured rates
+    n = max(int(faces_searched), 1)
     # beyond dlib's one-to-one line nothing is a match, however small the search
     return {
         LIKELY: min(cal.distance_at_fmr(CHANCE_LIMIT / n), PAIR_LINE),
@@ -145,7 +137,7 @@ def expected_strangers(distance: float, faces_searched: int, photos_used: int = 
     """How many strangers are expected at or within `distance` in a search of this size (upper bound)."""
     from exposure.calibration import calibration
 
-    return float(calibration().fmr_upper(distance)) * max(int(faces_searched), 1) * max(int(photos_used), 1)
+    return float(calibration(photos_used).fmr_upper(distance)) * max(int(faces_searched), 1)
 
 
 # ---------------------------------------------------------------- the person's result

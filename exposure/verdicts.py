@@ -2,8 +2,9 @@
 
 dlib's usual 0.6 line is for comparing two photos. Searching N faces multiplies the chance of a
 stranger landing close: a face is called a match only where the expected number of strangers
-that close, (false-match rate at that distance) x (faces searched) x (photos used), is below 0.1,
-and never beyond 0.6.
+that close, (false-match rate at that distance) x (faces searched), is below 0.1, and never
+beyond 0.6. Several photos are searched as their mean face, with the rates measured for that
+many photos.
 """
 
 from __future__ import annotations
@@ -35,15 +36,15 @@ class Verdict:
 
 
 def verdict(distance: float, faces_searched: int, photos_used: int = 1, same_photo: bool = False) -> Verdict:
-    """The verdict for one result of a search of `faces_searched` faces with `photos_used` photos.
+    """The verdict for one result of a search of `faces_searched` faces with the mean face of `photos_used` photos.
 
     `same_photo` (from exposure.samephoto) turns a match into "same photo": a copy of the person's
     own picture rather than another photo of them.
     """
-    cal = calibration()
+    cal = calibration(photos_used)
     fmr = float(cal.fmr(distance))
     upper = float(cal.fmr_upper(distance))
-    expected = upper * faces_searched * max(photos_used, 1)
+    expected = upper * faces_searched
     extrapolated = bool(cal.extrapolated(distance))
     chance = f"in a search of {faces_searched:,} faces, about {_count(expected)} strangers would be this close by chance"
     if extrapolated:
@@ -78,8 +79,8 @@ def verdict(distance: float, faces_searched: int, photos_used: int = 1, same_pho
 
 
 def match_line(faces_searched: int, photos_used: int = 1) -> float:
-    """The largest distance still called a match when searching this many faces."""
-    return calibration().distance_at_fmr(CHANCE_LIMIT / (faces_searched * max(photos_used, 1)))
+    """The largest distance still called a match when searching this many faces (never past 0.6)."""
+    return min(calibration(photos_used).distance_at_fmr(CHANCE_LIMIT / faces_searched), PAIR_LINE)
 
 
 def _count(x: float) -> str:
