@@ -93,7 +93,7 @@ def _isnan(v) -> bool:
         return False
 
 
-def prepare_queries(photos: Sequence, face: int | Sequence[int | None] | None = None, detector: str = "hog",
+def prepare_queries(photos: Sequence, face: int | Sequence[int | None] | None = None, detector: str = "auto",
                     encoder: str | None = None) -> tuple[list[QueryFace], list[str]]:
     """Find the face to search for in each photo; photos without a face are listed, not fatal.
 
@@ -195,11 +195,12 @@ def search(queries: list[QueryFace], index: Index, top: int = 5):
     return pd.DataFrame(rows, columns=RESULT_COLUMNS), best
 
 
-def check(photos, indexes, top: int = 5, face=None, detector: str = "hog", encoder: str | None = None) -> CheckResult:
+def check(photos, indexes, top: int = 5, face=None, detector: str = "auto", encoder: str | None = None) -> CheckResult:
     """Search each index for the person in `photos` (all of one person); nothing is written to disk.
 
     `indexes` are index folders or opened Index objects. Returns the top `top` faces per index,
-    even when none is a match, each with its verdict.
+    even when none is a match, each with its verdict. The "auto" detector tries dlib's CNN
+    detector on a photo where HOG finds no face.
     """
     import pandas as pd
 

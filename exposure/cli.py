@@ -22,7 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--index", action="append", required=True, metavar="INDEX_DIR", help="an index folder (repeatable)")
     c.add_argument("--top", type=int, default=5, metavar="K", help="nearest faces to show per index (default 5)")
     c.add_argument("--face", type=int, metavar="N", help="use face N of each photo (1 = largest; default: the largest)")
-    c.add_argument("--detector", choices=["hog", "cnn"], default="hog", help="face detector (cnn: slower, finds more)")
+    c.add_argument("--detector", choices=["auto", "hog", "cnn"], default="auto",
+                   help="face detector (auto: HOG, then the slower CNN if HOG finds no face)")
     c.add_argument("--encoder", choices=["onnx", "dlib"], help="run the face model in ONNX Runtime (default) or dlib")
     c.add_argument("--report", metavar="PATH", help="write a self-contained HTML report here")
     c.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -32,9 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--out", required=True, metavar="INDEX_DIR")
     i.add_argument("--name", help="dataset name (default: the folder's name)")
     i.add_argument("--format", help="the dataset's published layout (default: detected from the path)")
-    i.add_argument("--detector", choices=["hog", "cnn"], default="hog")
+    i.add_argument("--detector", choices=["hog", "auto", "cnn"], default="hog",
+                   help="face detector (auto: HOG, then the slower CNN on images where HOG finds none)")
     i.add_argument("--encoder", choices=["onnx", "dlib"], help="run the face model in ONNX Runtime (default) or dlib")
     i.add_argument("--workers", type=int, metavar="N", help="processes to use (default: all cores)")
+    i.add_argument("--aligned", choices=["auto", "yes", "no"], default="auto",
+                   help="aligned face crops (LFW, 112x112 sets): skip detection and use the known face box "
+                        "(auto: when a probe of the dataset finds all images aligned)")
     i.add_argument("--dask", action="store_true", help="embed on a local Dask cluster")
     i.add_argument("--scheduler", metavar="ADDRESS", help="embed on the Dask cluster at this scheduler address")
     i.add_argument("--shard-size", type=int, default=256, metavar="N",
@@ -108,6 +113,7 @@ def _index(args) -> int:
 
     m = build_index(args.dataset, args.out, name=args.name, format=args.format, detector=args.detector,
                     encoder=args.encoder, workers=args.workers, scheduler=args.scheduler, dask=args.dask,
+                    aligned={"auto": None, "yes": True, "no": False}[args.aligned],
                     shard_images=args.shard_size, progress=not args.quiet)
     c = m["counts"]
     print(f"{m['dataset']}: {c['images_done']:,} images indexed, {c['faces']:,} faces, "

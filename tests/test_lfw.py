@@ -117,3 +117,28 @@ def test_killed_build_resumes_to_the_same_index(lfw_people, tmp_path):
     assert fa[key].to_numpy().tolist() == fb[key].to_numpy().tolist()
     assert np.allclose(a.embeddings[fa["row"]], b.embeddings[fb["row"]], atol=1e-6)
     assert a.manifest["complete"] and a.manifest["counts"]["images_done"] == n_images
+
+
+def test_aligned_crop_fast_path_is_found_and_embeds_like_full_detection(lfw_people, tmp_path):
+    """LFW's aligned 250x250 crops: the probe finds the box; embeddings match the detection path."""
+    from PIL import Image
+
+    data = tmp_path / "data"
+    for person in sorted(lfw_people.iterdir())[:50]:
+        shutil.copytree(person, data / person.name)
+    fast = build_index(data, tmp_path / "fast", workers=2, progress=False)
+    full = build_index(data, tmp_path / "full", workers=2, progress=False, aligned=False)
+    assert fast["fast_path"]["size"] == [250, 250] and full["fast_path"] is None
+    left, top, right, bottom = fast["fast_path"]["box"]
+    assert 60 <= left < right <= 190 and 60 <= top < bottom <= 200
+    a, b = open_index(tmp_path / "fast"), open_index(tmp_path / "full")
+    ea = dict(zip(a.faces[a.faces["primary"]]["image"], a.embeddings[a.faces["primary"].to_numpy()], strict=True))
+    eb = dict(zip(b.faces[b.faces["primary"]]["image"], b.embeddings[b.faces["primary"].to_numpy()], strict=True))
+    d = np.array([np.linalg.norm(ea[k] - eb[k]) for k in ea.keys() & eb.keys()])
+    assert len(ea) >= len(eb) and np.median(d) < 0.01 and np.percentile(d, 90) < 0.1
+
+    mixed = tmp_path / "mixed"  # photos of many sizes: not aligned crops, so full detection
+    mixed.mkdir()
+    for i, p in enumerate(sorted(data.rglob("*.jpg"))[:60]):
+        Image.open(p).resize((250 + 7 * i, 250 + 7 * i)).save(mixed / p.name)
+    assert build_index(mixed, tmp_path / "mixed-ix", workers=2, progress=False)["fast_path"] is None
