@@ -139,6 +139,8 @@ def search(queries: list[QueryFace], index: Index, top: int = 5):
     """
     import pandas as pd
 
+    from exposure import knn
+
     n = index.n_faces
     if n == 0:
         return pd.DataFrame(columns=RESULT_COLUMNS), np.zeros(0, np.float32)
@@ -146,24 +148,25 @@ def search(queries: list[QueryFace], index: Index, top: int = 5):
     # (bench/fusion.py) it misses far fewer true matches than the nearest photo, at the same
     # false-match rate; verdicts use the calibration made for that many photos.
     used = queries[:MAX_PHOTOS]
-    per_photo = distances(np.stack([q.face.embedding for q in used]), index.embeddings)
-    best_query = per_photo.argmin(0)  # the photo shown beside each face: the one nearest to it
-    centroid = np.mean([q.face.embedding for q in used], axis=0)
-    best = distances(centroid[None, :], index.embeddings)[0]
+    centroid = np.mean([q.face.embedding for q in used], axis=0)[None, :]
+    matrix = index.store if index.store is not None else index.embeddings
+    top_d, top_i = knn.search(matrix, centroid, min(top, n))  # exact, chunked over a memory map
+    order, nearest = top_i[0], top_d[0]
+    best = knn.all_distances(matrix, centroid)  # the person's distance to every face, for placement
+    # the photo shown beside each result: the one nearest to that face
+    shown = distances(np.stack([q.face.embedding for q in used]), index.embeddings[np.sort(order)])
+    best_query = dict(zip(np.sort(order).tolist(), shown.argmin(0).tolist(), strict=True))
     # Where each result stands among the person's distances to every face of the dataset
     median = float(np.median(best))
     spread = 1.4826 * float(np.median(np.abs(best - median))) or 1e-9
-    k = min(top, n)
-    order = np.argpartition(best, k - 1)[:k]
-    order = order[np.argsort(best[order], kind="stable")]
     rows = []
-    for rank, i in enumerate(order, start=1):
-        meta = index.faces.iloc[int(i)]
-        query = used[int(best_query[i])]
+    for rank, (i, dist) in enumerate(zip(order.tolist(), nearest.tolist(), strict=True), start=1):
+        meta = index.faces.iloc[i]
+        query = used[best_query[i]]
         hashes = [hash_distance(q.face.chip, meta.get("chip_phash")) for q in used]
         bits = None if hashes[0] is None else min(hashes)
-        same = bits is not None and bits <= SAME_PHOTO_BITS and float(best[i]) <= SAME_PHOTO_DISTANCE
-        v = verdict(float(best[i]), n, len(used), same_photo=same)
+        same = bits is not None and bits <= SAME_PHOTO_BITS and dist <= SAME_PHOTO_DISTANCE
+        v = verdict(dist, n, len(used), same_photo=same)
         rows.append(
             {
                 "query": query.name,
@@ -171,7 +174,7 @@ def search(queries: list[QueryFace], index: Index, top: int = 5):
                 "rank": rank,
                 "image": meta["image"],
                 "identity": meta["identity"],
-                "distance": round(float(best[i]), 4),
+                "distance": round(dist, 4),
                 "verdict": v.label,
                 "is_match": v.is_match,
                 "fmr": v.fmr,
@@ -179,8 +182,8 @@ def search(queries: list[QueryFace], index: Index, top: int = 5):
                 "same_photo": same,
                 "hash_bits": bits,
                 "extrapolated": v.extrapolated,
-                "stand_out": round((median - float(best[i])) / spread, 2),  # robust SDs closer than typical
-                "closer_than": round(float((best > best[i]).mean()), 6),  # share of the dataset farther away
+                "stand_out": round((median - dist) / spread, 2),  # robust SDs closer than typical
+                "closer_than": round(float((best > dist).mean()), 6),  # share of the dataset farther away
                 "source_url": meta.get("source_url"),
                 "faces_searched": n,
                 "explanation": v.explanation,

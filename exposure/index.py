@@ -377,7 +377,26 @@ def build_index(
                 _atomic_write(out / "manifest.json", json.dumps(manifest, indent=1).encode())
         finally:
             bar.close()
-    return read_manifest(out)
+        manifest = read_manifest(out)
+        _write_store(out, manifest)
+    return manifest
+
+
+def _shard_embeddings(path: Path) -> np.ndarray:
+    import pyarrow.parquet as pq
+
+    col = pq.read_table(path, columns=["embedding"]).column("embedding").combine_chunks()
+    return np.asarray(col.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, 128)
+
+
+def _write_store(out: Path, manifest: dict):
+    """The memory-mapped embedding matrix beside the shards (derived data: rebuilt when stale)."""
+    from exposure import knn
+
+    return knn.write_store(
+        out, (_shard_embeddings(out / s["file"]) for s in manifest["shards"]), "float32",
+        source=knn.shards_fingerprint(manifest["shards"]),
+    )
 
 
 FAST_PATH_PROBE = 48  # images detected in full to decide whether a dataset is aligned crops
@@ -467,7 +486,8 @@ class Index:
     path: Path
     manifest: dict
     faces: pd.DataFrame  # noqa: F821
-    embeddings: np.ndarray  # (n_faces, 128) float32
+    embeddings: np.ndarray  # (n_faces, 128) float32: memory-mapped from the store when there is one
+    store: object = None  # exposure.knn.EmbeddingStore, searched chunk by chunk with flat memory
 
     @property
     def name(self) -> str:
@@ -525,12 +545,34 @@ def open_index(index_dir: str | os.PathLike, verify: bool = True) -> Index:
         except Exception as e:  # noqa: BLE001
             raise BadIndexError(f"{path}: shard unreadable ({e}); delete it and run exposure index again") from None
     table = pa.concat_tables(tables) if tables else _schema().empty_table()
-    emb = table.column("embedding").combine_chunks()
-    embeddings = np.asarray(emb.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, 128)
+    store = _open_or_rebuild_store(folder, manifest)
+    if store is not None:
+        embeddings = store.matrix
+    else:  # a read-only or busy index: search it in memory
+        emb = table.column("embedding").combine_chunks()
+        embeddings = np.asarray(emb.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, 128)
     import pandas as pd
 
     # int64 (the chip hash) as pandas' nullable Int64: a float column would round 63-bit hashes
     faces = table.drop(["embedding"]).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     for col in ("identity", "source_url", "source_meta"):  # missing text is None, not NaN
         faces[col] = faces[col].astype(object).where(faces[col].notna(), None)
-    return Index(path=folder, manifest=manifest, faces=faces, embeddings=embeddings)
+    return Index(path=folder, manifest=manifest, faces=faces, embeddings=embeddings, store=store)
+
+
+def _open_or_rebuild_store(folder: Path, manifest: dict):
+    """The index's embedding store; rebuilt from the shards when missing or stale, if the folder allows."""
+    from exposure import knn
+
+    data = folder / knn.DATA_NAMES["float32"]
+    # the whole file's sha256 when that is cheap (under 1 GB: 2M faces); beyond, size and ends only
+    full = data.exists() and data.stat().st_size < 2**30
+    try:
+        return knn.open_store(folder, source=knn.shards_fingerprint(manifest["shards"]), verify=full)
+    except knn.StoreError:
+        pass
+    try:
+        with _Lock(folder):
+            return _write_store(folder, manifest)
+    except (ExposureError, OSError):  # being built now, or not ours to write
+        return None

@@ -136,3 +136,19 @@ def test_second_build_on_same_index_stops_with_clear_message(tmp_path):
 def test_cli_index_reports_counts(tmp_path):
     proc = run_cli("index", str(SAMPLE_DATASET), "--out", str(tmp_path / "ix"), "--quiet", "--workers", "1", check=True)
     assert "4 images indexed, 3 faces, 1 without a face, 0 unreadable" in proc.stdout
+
+
+def test_embeddings_are_memory_mapped_and_a_damaged_store_is_rebuilt(sample_index, tmp_path):
+    out = shutil.copytree(sample_index, tmp_path / "ix")
+    ix = open_index(out)
+    assert isinstance(ix.embeddings, np.memmap) and ix.store is not None
+    clean = np.array(ix.embeddings)
+    del ix
+    data = out / "embeddings.f32"
+    raw = bytearray(data.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # in the middle: only the full hash sees it
+    data.write_bytes(bytes(raw))
+    again = open_index(out)
+    assert np.array_equal(np.array(again.embeddings), clean)  # rebuilt from the Parquet shards
+    (out / "embeddings.json").unlink()
+    assert np.array_equal(np.array(open_index(out).embeddings), clean)
