@@ -14,7 +14,6 @@ are given beside faces/s: on cores shared with other work they move less than wa
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tarfile
@@ -165,8 +164,16 @@ def main(argv: list[str] | None = None) -> dict:
     if not LFW_TGZ.is_file():
         sys.exit(f"LFW not found at {LFW_TGZ} (set EXPOSURE_LFW_DIR)")
     result = run(args.faces, args.batch)
-    print(json.dumps(result))
-    return result
+    from record import record
+
+    return record(
+        "encoder_speed",
+        result,
+        "Face encoder: dlib against the same network in ONNX Runtime",
+        "`python bench/encoder_speed.py`: 128-d embeddings of aligned LFW chips by dlib's own "
+        "compute_face_descriptor and by exposure's ONNX graph of the same model file, at 1 and 2 threads "
+        "(dlib: processes), batches of 32.",
+    )
 
 
 if __name__ == "__main__":

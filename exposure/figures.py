@@ -322,11 +322,18 @@ def threshold_tradeoff(threshold: float = PAIR_LINE, faces_searched: int | None 
 
     cal = calibration()
     x = cal.edges
-    fmr = cal.impostor_le / cal.n_impostor
+    raw = cal.impostor_le / cal.n_impostor
+    fmr = cal.fmr(x)  # measured from the tail start up, extrapolated below it
     miss = 1 - cal.genuine_le / cal.n_genuine
     fig, (ax_f, ax_m) = _figure(8, 5.6, 2, 1, sharex=True)
-    floor = 0.5 / cal.n_impostor
-    ax_f.plot(x, np.maximum(fmr, floor), color=OKABE_ITO["vermillion"], linewidth=2)
+    floor = 1e-12
+    d0 = cal.tail_start
+    ax_f.plot(x[x >= d0], fmr[x >= d0], color=OKABE_ITO["vermillion"], linewidth=2, label="measured on LFW")
+    ax_f.plot(x[x <= d0], fmr[x <= d0], color=OKABE_ITO["vermillion"], linewidth=2, linestyle="--",
+              label=f"extrapolated below {d0:.2f} (too few pairs to measure)")
+    seen = (x < d0) & (raw > 0)
+    ax_f.scatter(x[seen], raw[seen], s=6, color="#999999", label="LFW pairs there: mostly label errors")
+    ax_f.legend(loc="lower right", fontsize=7, frameon=False)
     ax_f.set_yscale("log")
     ax_f.set_ylim(floor, 1.5)
     ax_f.set_ylabel("strangers called a match\n(share of pairs, log scale)")
