@@ -146,6 +146,11 @@ def _fetch(args) -> int:
 def _lookup(args) -> int:
     from exposure.lookup import lookup, records, searched_files
 
+    from exposure.errors import ExposureError
+
+    if not searched_files(args.paths, args.home):
+        raise ExposureError("no dataset metadata to search (FFHQ JSON, MS-Celeb TSV, FaceScrub or PubFig lists, "
+                            "LAION-Face parquet): give one with --in PATH, or put it in the data home")
     df = lookup(flickr_user=args.flickr_user, url=args.url, paths=args.paths, home=args.home)
     if args.json:
         print(json.dumps(records(df), ensure_ascii=False, indent=1))

@@ -147,3 +147,18 @@ def test_bad_requests(tmp_path):
         lookup(url="http://x", paths=[tmp_path / "notes.txt"])
     with pytest.raises(ExposureError, match="no such"):
         lookup(url="http://x", paths=[tmp_path / "missing"])
+
+
+def test_cli_lookup_json_and_no_match(tmp_path):
+    from conftest import run_cli
+
+    write_metadata(tmp_path)
+    proc = run_cli("lookup", "--flickr-user", "jeremyfrumkin", "--in", str(tmp_path), "--json", check=True)
+    found = json.loads(proc.stdout)
+    assert len(found) == 3 and all({"dataset", "image", "url", "author", "license"} <= set(r) for r in found)
+    assert {r["dataset"] for r in found} == {"FFHQ", "MS-Celeb-1M"}
+    none = run_cli("lookup", "--url", "https://nowhere.example/none.jpg", "--in", str(tmp_path), check=True)
+    assert none.stdout.startswith("no match in ")
+    nothing = run_cli("lookup", "--url", "https://example.org/a.jpg")  # an empty data home: nothing to search
+    assert nothing.returncode == 1 and "no dataset metadata to search" in nothing.stderr
+    assert len(nothing.stderr.strip().splitlines()) == 1
