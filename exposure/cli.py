@@ -144,9 +144,8 @@ def _fetch(args) -> int:
 
 
 def _lookup(args) -> int:
-    from exposure.lookup import lookup, records, searched_files
-
     from exposure.errors import ExposureError
+    from exposure.lookup import lookup, records, searched_files
 
     if not searched_files(args.paths, args.home):
         raise ExposureError("no dataset metadata to search (FFHQ JSON, MS-Celeb TSV, FaceScrub or PubFig lists, "
