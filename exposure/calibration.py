@@ -45,7 +45,14 @@ class Calibration:
         return float(self.edges[np.argmax(self.impostor_le >= TAIL_MIN_PAIRS)])
 
     def _tail(self, upper: bool) -> tuple[float, float, float]:
-        """(d0, log10 rate at d0, slope per unit distance) of the tangent used below d0."""
+        """(d0, log10 rate at d0, slope per unit distance) of the line used below d0 (fitted once)."""
+        return self._tails[upper]
+
+    @functools.cached_property
+    def _tails(self) -> dict[bool, tuple[float, float, float]]:
+        return {upper: self._fit_tail(upper) for upper in (False, True)}
+
+    def _fit_tail(self, upper: bool) -> tuple[float, float, float]:
         d0 = self.tail_start
         sel = (self.edges >= d0) & (self.edges <= d0 + TAIL_FIT_WIDTH)
         k = self.impostor_le[sel]
