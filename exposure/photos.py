@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import warnings
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ IMAGE_SUFFIXES = frozenset(
 # We keep that limit: a 100000x100000 PNG header is refused before any pixel is decoded.
 
 _ORIENTATION_TAG = 0x0112
+# No photo file is this big (an uncompressed 16-bit TIFF at Pillow's pixel limit is ~1 GiB).
+MAX_PHOTO_BYTES = 2 << 30
 
 
 @dataclass(frozen=True)
@@ -59,15 +62,24 @@ def load_photo(source: str | os.PathLike | bytes | Photo | np.ndarray, name: str
     if isinstance(source, (bytes, bytearray, memoryview)):
         label = name or "<bytes>"
         return decode_photo(bytes(source), label)
-    label = name or os.fsdecode(source)
+    label = printable_name(name or os.fsdecode(source))  # non-UTF-8 names would make printing the result fail
     return decode_photo(read_file(source, label), label)
 
 
 def read_file(path: str | os.PathLike, label: str | None = None) -> bytes:
     """The bytes of a photo file, with file-system problems turned into PhotoError."""
-    label = label or os.fsdecode(path)
+    label = printable_name(label or os.fsdecode(path))
     try:
-        with open(path, "rb") as f:
+        # O_NONBLOCK: opening a FIFO named like a photo must not wait forever for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with open(fd, "rb") as f:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError
+            if not stat.S_ISREG(info.st_mode):  # a FIFO, socket or device (/dev/zero) never ends: refuse it
+                raise PhotoError(label, "not a regular file (a pipe or device), not a photo")
+            if info.st_size > MAX_PHOTO_BYTES:  # refused before reading: it would exhaust memory
+                raise PhotoError(label, f"{info.st_size} bytes: too large to be a photo")
             data = f.read()
     except IsADirectoryError:
         raise PhotoError(label, "is a folder, not a photo") from None
@@ -78,6 +90,14 @@ def read_file(path: str | os.PathLike, label: str | None = None) -> bytes:
     except OSError as e:
         raise PhotoError(label, f"cannot be read ({e.strerror or e})") from None
     return data
+
+
+def printable_name(label: str) -> str:
+    """A file name as valid UTF-8 text: undecodable bytes (surrogate escapes) shown as \\xNN (names are bytes on Linux)."""
+    try:
+        return os.fsencode(label).decode("utf-8", "backslashreplace")
+    except UnicodeError:  # a lone surrogate that is no escaped byte
+        return label.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def decode_photo(data: bytes, label: str) -> Photo:
@@ -100,8 +120,9 @@ def decode_photo(data: bytes, label: str) -> Photo:
         raise PhotoError(label, f"too many pixels to be a photo; refused as a decompression bomb ({e})") from None
     except UnidentifiedImageError:
         raise PhotoError(label, "not an image, or in a format that cannot be read") from None
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError) as e:
-        reason = str(e) or type(e).__name__
+    # RuntimeError: pillow-heif's "Security limit exceeded" and other libheif errors on damaged files
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError, RuntimeError) as e:
+        reason = " ".join(str(e).split()) or type(e).__name__  # one line: libheif's messages end in a newline
         if "truncated" in reason.lower() or isinstance(e, EOFError):
             reason = f"the file is truncated or damaged ({reason})"
         else:

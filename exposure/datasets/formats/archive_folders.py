@@ -16,6 +16,7 @@ The reader here (`ArchiveReader`) is shared by the other formats that ship in ta
 from __future__ import annotations
 
 import bisect
+import lzma
 import os
 import tarfile
 import threading
@@ -244,7 +245,9 @@ class ArchiveReader:
             else:
                 self.kind = "tar"
                 self._list_tar(tarfile.open(self.path, mode="r:"))
-        except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        # NotImplementedError, ValueError: zipfile on a damaged central directory ("zip file version 12.7")
+        except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
+                ValueError) as e:
             raise ExposureError(f"{self.path}: corrupt, truncated or not a tar/zip archive ({type(e).__name__}: {e})") from None
 
     def _refuse_or_keep(self, name: str, is_file: bool, problem: str | None, size: int, offset: int) -> None:
@@ -271,6 +274,9 @@ class ArchiveReader:
 
         with zipfile.ZipFile(self.path) as zf:
             for info in zf.infolist():
+                if not info.filename:  # a damaged entry whose name is empty (ZipInfo.is_dir() fails on it)
+                    self.refused.append(("", "empty name"))
+                    continue
                 if info.is_dir():
                     continue
                 problem = _zip_kind_problem(info)
@@ -297,7 +303,10 @@ class ArchiveReader:
                         self._file = _open_binary(self.path)
                     self._file.seek(m.offset)
                     data = self._file.read(m.size)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        # NotImplementedError: a damaged zip naming an unsupported compression method (deflate64 ...);
+        # LZMAError, ValueError, RuntimeError: what zipfile's decompressors raise on damaged data
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError, ValueError,
+                lzma.LZMAError) as e:
             raise PhotoError(label, f"cannot be read from {self.path.name} ({type(e).__name__}: {e})") from None
         if len(data) != m.size:
             raise PhotoError(label, f"the archive {self.path.name} is truncated")

@@ -70,9 +70,14 @@ def load_metadata(path: Path) -> dict[str, dict]:
     return data
 
 
+def _obj(value) -> dict:
+    """value when it is a JSON object, else {}: a damaged entry must not crash the reader."""
+    return value if isinstance(value, dict) else {}
+
+
 def provenance(entry: dict) -> dict:
     """The meta of one entry: where the photo came from on Flickr, who took it, under what license."""
-    m = entry.get("metadata") or {}
+    m = _obj(entry.get("metadata"))
     meta = {
         "url": m.get("photo_url"),
         "author": m.get("author"),
@@ -120,8 +125,9 @@ class FFHQSource:
         used = set()
         self.missing = 0
         for number in sorted(data, key=lambda k: (len(k), k)):
-            entry = data[number]
-            file_path = ((entry.get(self._variant) or {}).get("file_path") or "").replace("\\", "/")
+            entry = _obj(data[number])  # a damaged entry (not an object) is skipped, not a crash
+            file_path = _obj(entry.get(self._variant)).get("file_path")
+            file_path = (file_path if isinstance(file_path, str) else "").replace("\\", "/")
             rel = self._rel(file_path)
             if rel not in present:
                 self.missing += 1

@@ -127,10 +127,20 @@ class ParquetImagesSource:
         self._lock = threading.Lock()
 
     def items(self) -> Iterator[Item]:
+        import pyarrow as pa
+
+        self._reading = self.location
+        try:
+            yield from self._items()
+        except (OSError, ValueError, pa.ArrowException) as e:  # a damaged file: one error naming it, no pyarrow traceback
+            raise ExposureError(f"{self._reading}: damaged or not a Parquet file ({type(e).__name__}: {e})") from None
+
+    def _items(self) -> Iterator[Item]:
         import pyarrow.parquet as pq
 
         self.skipped = 0
         for rel, path in self.files.items():
+            self._reading = path
             pf = pq.ParquetFile(path)
             schema = pf.schema_arrow
             img = image_column(schema)
@@ -171,6 +181,14 @@ class ParquetImagesSource:
                     yield Item(key=f"{rel}#{r}", identity=None, meta={}, ref=(rel, r))
 
     def _image(self, rel: str, row: int, label: str) -> bytes:
+        import pyarrow as pa
+
+        try:
+            return self._cell(rel, row, label)
+        except (OSError, ValueError, TypeError, IndexError, pa.ArrowException) as e:  # damaged data fails this image only
+            raise PhotoError(label, f"cannot be read from {rel} ({type(e).__name__}: {e})") from None
+
+    def _cell(self, rel: str, row: int, label: str) -> bytes:
         import pyarrow.parquet as pq
 
         path = self.files.get(rel)

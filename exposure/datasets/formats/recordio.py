@@ -100,7 +100,10 @@ def read_labels(f, offset: int) -> list[float]:
             if flag == 0:
                 return [label]
             if IR_SIZE + 4 * flag <= (lrec & _LEN_MASK):
-                return list(struct.unpack(f"<{flag}f", f.read(4 * flag)))
+                raw = f.read(4 * flag)
+                if len(raw) != 4 * flag:  # the file ends inside the labels: ValueError, not struct.error
+                    raise ValueError(f"truncated record at offset {offset}")
+                return list(struct.unpack(f"<{flag}f", raw))
     return unpack(read_record(f, offset))[1]  # split or odd record: read it whole
 
 
