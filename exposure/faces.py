@@ -115,6 +115,8 @@ def detect(photo: Photo, detector: str = "hog") -> list[tuple[Box, float]]:
         work = np.asarray(Image.fromarray(pixels).resize(size, Image.BILINEAR, reducing_gap=2.0))
     else:
         scale, work = 1.0, pixels
+    if detector == "cnn" and min(work.shape[:2]) < HOG_WINDOW // 2:
+        return []  # dlib's CNN corrupts memory on images under ~10 px; no face fits in one this small
     found: list[tuple[Box, float]] = []
     if detector == "hog":
         rects, scores, _ = models.hog_detector().run(work, 0, 0.0)

@@ -326,9 +326,17 @@ def build_index(
         known = {s["file"]: s for s in (old or {}).get("shards", [])}
         shards, records = [], []
         for path in existing:
-            entry = known.get(f"shards/{path.name}") or _shard_entry(path)
+            entry = known.get(f"shards/{path.name}")
+            try:
+                if entry is not None and hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+                    raise ValueError("checksum differs from the manifest")
+                entry = entry or _shard_entry(path)
+                shard_records = _read_shard_records(path)
+            except Exception:  # noqa: BLE001 - a truncated or edited shard: set aside, its images redone
+                path.rename(path.with_name(path.name + ".damaged"))
+                continue
             shards.append(entry)
-            records.extend(_read_shard_records(path))
+            records.extend(shard_records)
         done = {r["image"] for r in records}
         items = list(source.items())
         todo = [item for item in items if item.key not in done]

@@ -27,6 +27,18 @@ needs_lfw = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_session_home(tmp_path_factory):
+    """Session fixtures (the sample index) too: tests never touch the user's data home."""
+    saved = os.environ.get("EXPOSURE_HOME")
+    os.environ["EXPOSURE_HOME"] = str(tmp_path_factory.mktemp("session-home"))
+    yield
+    if saved is None:
+        os.environ.pop("EXPOSURE_HOME", None)
+    else:
+        os.environ["EXPOSURE_HOME"] = saved
+
+
 @pytest.fixture(autouse=True)
 def _private_home(tmp_path_factory, monkeypatch):
     """Every test gets its own EXPOSURE_HOME: tests never touch the user's data home."""

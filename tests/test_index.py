@@ -152,3 +152,18 @@ def test_embeddings_are_memory_mapped_and_a_damaged_store_is_rebuilt(sample_inde
     assert np.array_equal(np.array(again.embeddings), clean)  # rebuilt from the Parquet shards
     (out / "embeddings.json").unlink()
     assert np.array_equal(np.array(open_index(out).embeddings), clean)
+
+
+def test_rerun_sets_a_damaged_shard_aside_and_redoes_its_images(tmp_path):
+    out = tmp_path / "ix"
+    build_index(SAMPLE_DATASET, out, workers=1, progress=False, shard_images=2)
+    clean = open_index(out).faces.sort_values("image")["image"].tolist()
+    first = sorted((out / "shards").glob("*.parquet"))[0]
+    raw = bytearray(first.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    first.write_bytes(bytes(raw))
+    with pytest.raises(BadIndexError, match="damaged"):
+        open_index(out)
+    build_index(SAMPLE_DATASET, out, workers=1, progress=False, shard_images=2)
+    assert (out / "shards" / (first.name + ".damaged")).exists()
+    assert open_index(out).faces.sort_values("image")["image"].tolist() == clean

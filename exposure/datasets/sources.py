@@ -53,8 +53,10 @@ class Source(Protocol):
 
 
 def display_path(rel: str) -> str:
-    """A file name as valid UTF-8 text: undecodable bytes shown as \\xNN (file names are bytes on Linux)."""
-    return os.fsencode(rel).decode("utf-8", "backslashreplace")
+    """A relative path as the key shown to people and stored in the index (valid UTF-8 text)."""
+    from exposure.photos import printable_name
+
+    return printable_name(rel)
 
 
 def dataset_root(path: str | os.PathLike) -> Path:

@@ -209,9 +209,33 @@ def model_file(dat: str | Path | None = None, home: str | Path | None = None) ->
     return path
 
 
+def _onnxruntime():
+    """onnxruntime, imported so that it writes nothing: on import it saves a telemetry session file
+    ($TMPDIR/.ses), which would break the promise that a check writes nothing to disk."""
+    import sys
+    import tempfile
+
+    if "onnxruntime" not in sys.modules:
+        saved = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = "/nonexistent/exposure-writes-nothing"  # its .ses write then fails quietly
+        try:
+            import onnxruntime  # noqa: F401
+        finally:
+            if saved is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = saved
+            if (tempfile.tempdir or "").startswith("/nonexistent/"):
+                tempfile.tempdir = None
+    import onnxruntime as ort
+
+    ort.disable_telemetry_events()
+    return ort
+
+
 def providers() -> list[str]:
     """CUDA when this onnxruntime build and machine offer it, then the CPU."""
-    import onnxruntime as ort
+    ort = _onnxruntime()
 
     available = ort.get_available_providers()
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
@@ -227,7 +251,7 @@ class OnnxEncoder:
         providers_: list[str] | None = None,
         model: str | Path | None = None,
     ):
-        import onnxruntime as ort
+        ort = _onnxruntime()
 
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
