@@ -360,12 +360,14 @@ def build_index(
         )
         batch_records, batch_rows = [], []
         try:
-            if aligned is not False and old is None and todo:  # decided once, when a build starts
+            use_dask = scheduler is not None or dask
+            # decided once, when a build starts; Dask workers always detect (the box is not sent to them)
+            if aligned is not False and old is None and todo and not use_dask:
                 fast_path = aligned_box(source, todo, detector)
                 if aligned and fast_path is None:
                     raise ExposureError(f"{source.location}: not a dataset of aligned face crops (sizes or face "
                                         "positions differ); index it without --aligned")
-            if scheduler is not None or dask:
+            if use_dask:
                 from exposure.distributed import embed_all_dask
 
                 results = embed_all_dask(source, todo, detector, scheduler)
