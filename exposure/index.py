@@ -297,6 +297,7 @@ def build_index(
     scheduler: str | None = None,
     dask: bool = False,
     aligned: bool | None = None,
+    store: str = "float32",
     shard_images: int = SHARD_IMAGES,
     progress: bool = True,
 ) -> dict:
@@ -308,6 +309,8 @@ def build_index(
     Embedding runs in `workers` processes, or on a Dask cluster (`scheduler` address, or a local
     cluster with `dask=True`). `aligned`: True uses the aligned-crop fast path (see aligned_box),
     False never does, None (default) uses it when a probe finds the dataset is aligned crops.
+    `store` is the dtype of the memory-mapped embedding matrix: "float16" halves its size (its
+    effect on verdicts is measured in BENCHMARKS.md: a few rank-5 labels within 5e-5 of a line).
     """
     from exposure.datasets.sources import open_source
 
@@ -388,7 +391,7 @@ def build_index(
         finally:
             bar.close()
         manifest = read_manifest(out)
-        _write_store(out, manifest)
+        _write_store(out, manifest, store)
     return manifest
 
 
@@ -399,12 +402,17 @@ def _shard_embeddings(path: Path) -> np.ndarray:
     return np.asarray(col.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, 128)
 
 
-def _write_store(out: Path, manifest: dict):
+def _write_store(out: Path, manifest: dict, dtype: str = "float32"):
     """The memory-mapped embedding matrix beside the shards (derived data: rebuilt when stale)."""
     from exposure import knn
 
+    if dtype not in knn.DATA_NAMES:
+        raise ExposureError(f"store must be one of {', '.join(knn.DATA_NAMES)}, not {dtype!r}")
+    for name, other in knn.DATA_NAMES.items():  # one store per index
+        if name != dtype:
+            (out / other).unlink(missing_ok=True)
     return knn.write_store(
-        out, (_shard_embeddings(out / s["file"]) for s in manifest["shards"]), "float32",
+        out, (_shard_embeddings(out / s["file"]) for s in manifest["shards"]), dtype,
         source=knn.shards_fingerprint(manifest["shards"]),
     )
 
@@ -574,7 +582,8 @@ def _open_or_rebuild_store(folder: Path, manifest: dict):
     """The index's embedding store; rebuilt from the shards when missing or stale, if the folder allows."""
     from exposure import knn
 
-    data = folder / knn.DATA_NAMES["float32"]
+    dtype = next((d for d, name in knn.DATA_NAMES.items() if (folder / name).exists()), "float32")
+    data = folder / knn.DATA_NAMES[dtype]
     # the whole file's sha256 when that is cheap (under 1 GB: 2M faces); beyond, size and ends only
     full = data.exists() and data.stat().st_size < 2**30
     try:
@@ -583,6 +592,6 @@ def _open_or_rebuild_store(folder: Path, manifest: dict):
         pass
     try:
         with _Lock(folder):
-            return _write_store(folder, manifest)
+            return _write_store(folder, manifest, dtype)
     except (ExposureError, OSError):  # being built now, or not ours to write
         return None

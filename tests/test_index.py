@@ -167,3 +167,18 @@ def test_rerun_sets_a_damaged_shard_aside_and_redoes_its_images(tmp_path):
     build_index(SAMPLE_DATASET, out, workers=1, progress=False, shard_images=2)
     assert (out / "shards" / (first.name + ".damaged")).exists()
     assert open_index(out).faces.sort_values("image")["image"].tolist() == clean
+
+
+def test_float16_store_halves_the_matrix_and_keeps_the_verdicts(tmp_path):
+    from exposure import check
+
+    a = build_index(SAMPLE_DATASET, tmp_path / "f32", workers=1, progress=False)
+    b = build_index(SAMPLE_DATASET, tmp_path / "f16", workers=1, progress=False, store="float16")
+    assert a["counts"] == b["counts"]
+    ix16 = open_index(tmp_path / "f16")
+    assert ix16.embeddings.dtype == np.float16 and not (tmp_path / "f16" / "embeddings.f32").exists()
+    assert (tmp_path / "f16" / "embeddings.f16").stat().st_size < (tmp_path / "f32" / "embeddings.f32").stat().st_size
+    r32 = check(MY_PHOTO, tmp_path / "f32").results
+    r16 = check(MY_PHOTO, ix16).results
+    assert list(r16["verdict"]) == list(r32["verdict"])
+    assert np.abs(r16["distance"].to_numpy() - r32["distance"].to_numpy()).max() < 1e-3
