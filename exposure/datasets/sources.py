@@ -128,6 +128,34 @@ class FolderSource:
         return read_file(os.path.join(self.location, key), key)
 
 
+def files_with_suffix(path: Path, suffix: str) -> list[Path]:
+    """The file itself, or every non-hidden file under a folder whose name ends with suffix, sorted."""
+    if path.is_file():
+        return [path]
+    found = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [Path(dirpath, f) for f in filenames if f.endswith(suffix) and not f.startswith(".")]
+    return sorted(found)
+
+
+def first_with_suffix(folder: Path, suffix: str, depth: int = 1) -> Path | None:
+    """The first such file in a folder or in its first few subfolders: cheap on huge trees (format detection)."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return None
+    for e in entries:
+        if e.name.endswith(suffix) and not e.name.startswith(".") and e.is_file():
+            return Path(e.path)
+    if depth > 0:
+        for e in [e for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")][:3]:
+            found = first_with_suffix(Path(e.path), suffix, depth - 1)
+            if found is not None:
+                return found
+    return None
+
+
 # ---------------------------------------------------------------- format registry
 
 

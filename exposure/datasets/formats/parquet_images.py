@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from exposure.datasets.sources import Item
+from exposure.datasets.sources import Item, files_with_suffix, first_with_suffix
 from exposure.errors import ExposureError, PhotoError
 
 FORMAT = "parquet_images"
@@ -45,32 +45,6 @@ def image_column(schema) -> str | None:
     return None
 
 
-def _files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    found = []
-    for dirpath, dirnames, filenames in os.walk(path):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath, f) for f in filenames if f.endswith(".parquet") and not f.startswith(".")]
-    return sorted(found)
-
-
-def _first_parquet(folder: Path, depth: int = 2) -> Path | None:
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
-        return None
-    for e in entries:
-        if e.name.endswith(".parquet") and not e.name.startswith(".") and e.is_file():
-            return Path(e.path)
-    if depth > 0:
-        for e in [e for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")][:3]:
-            found = _first_parquet(Path(e.path), depth - 1)
-            if found is not None:
-                return found
-    return None
-
-
 def _has_images(path: Path) -> bool:
     import pyarrow.parquet as pq
 
@@ -85,7 +59,7 @@ def detect(path: Path) -> bool:
     if p.is_file():
         return p.suffix == ".parquet" and _has_images(p)
     if p.is_dir():
-        first = _first_parquet(p)
+        first = first_with_suffix(p, ".parquet", depth=2)
         return first is not None and _has_images(first)
     return False
 
@@ -119,7 +93,7 @@ class ParquetImagesSource:
             raise ExposureError(f"{p}: no such file or folder")
         self.location = p
         root = p.parent if p.is_file() else p
-        self.files = {f.relative_to(root).as_posix(): f for f in _files(p)}
+        self.files = {f.relative_to(root).as_posix(): f for f in files_with_suffix(p, ".parquet")}
         self.name = p.stem if p.is_file() else p.name
         self.skipped = 0
         self._cache: tuple | None = None  # (file, row group, image list)

@@ -22,7 +22,7 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from exposure.datasets.sources import Item
+from exposure.datasets.sources import Item, files_with_suffix, first_with_suffix
 from exposure.errors import ExposureError, PhotoError
 
 FORMAT = "webdataset"
@@ -57,40 +57,12 @@ def looks_like_shard(path: Path) -> bool:
     return any(e & set(IMAGE_EXTS) and e & set(_SIDECAR_EXTS) for e in exts.values())
 
 
-def _shards(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    found = []
-    for dirpath, dirnames, filenames in os.walk(path):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath, f) for f in filenames if f.endswith(".tar") and not f.startswith(".")]
-    return sorted(found)
-
-
-def _first_tar(folder: Path, depth: int = 1) -> Path | None:
-    """The first shard in a folder or (LAION-Face's split_NNNNN/) its first subfolders; cheap on big trees."""
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
-        return None
-    tars = [e for e in entries if e.name.endswith(".tar") and not e.name.startswith(".") and e.is_file()]
-    if tars:
-        return Path(tars[0].path)
-    if depth > 0:
-        subdirs = [e for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
-        for e in subdirs[:3]:
-            found = _first_tar(Path(e.path), depth - 1)
-            if found is not None:
-                return found
-    return None
-
-
 def detect(path: Path) -> bool:
     p = Path(path)
     if p.is_file():
         return p.name.lower().endswith(".tar") and looks_like_shard(p)
     if p.is_dir():
-        first = _first_tar(p)
+        first = first_with_suffix(p, ".tar", depth=1)
         return first is not None and looks_like_shard(first)
     return False
 
@@ -133,7 +105,7 @@ class WebDatasetSource:
         self.skipped = 0
         self.refused: list[tuple[str, str]] = []
         root = p.parent if p.is_file() else p
-        self._shards = {s.relative_to(root).as_posix()[: -len(".tar")]: s for s in _shards(p)}
+        self._shards = {s.relative_to(root).as_posix()[: -len(".tar")]: s for s in files_with_suffix(p, ".tar")}
         self._readers: collections.OrderedDict = collections.OrderedDict()  # shard -> reader, most recent last
 
     def _reader(self, stem: str):
