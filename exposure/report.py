@@ -28,7 +28,7 @@ h1{margin-bottom:.2em} .muted{color:#666;font-size:.9em}
 img.face{width:128px;height:128px;object-fit:cover;border-radius:6px;border:1px solid #ccc}
 table{border-collapse:collapse;width:100%;margin:.6em 0 1.5em}
 td,th{border-bottom:1px solid #ddd;padding:.4em .5em;text-align:left;vertical-align:middle;font-size:.92em}
-th{background:#f4f4f4}
+th{background:#f4f4f4} td:last-child{min-width:280px}
 .verdict{display:inline-block;padding:.15em .6em;border-radius:1em;color:#fff;font-weight:600;white-space:nowrap}
 .summary{font-size:1.05em;margin:.4em 0}
 code{background:#f4f4f4;padding:0 .25em}
@@ -155,7 +155,7 @@ def render_report(result: CheckResult) -> str:
             f" ({ix.n_identities:,} named people) searched.</p>"
         )
         if matches:
-            summary = f"<b>{matches} of the {len(rows)} nearest faces {'is' if matches == 1 else 'are'} likely you.</b>"
+            summary = f"<b>{matches} of the {len(rows)} nearest faces {'is' if matches == 1 else 'are'} a match: you.</b>"
         else:
             summary = "<b>No face in this dataset is close enough to be called you.</b> The nearest faces are shown anyway."
         parts.append(f"<p class='summary'>{summary}</p>")
