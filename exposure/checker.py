@@ -86,6 +86,21 @@ class CheckResult:
         return records
 
 
+def matched_crop(index: Index, row) -> np.ndarray | None:
+    """The matched face cut from the dataset's image, when the dataset is on this computer."""
+    from exposure.faces import Box
+
+    source = index.source
+    if source is None:
+        return None
+    try:
+        photo = load_photo(source.read(row["image"]), name=row["image"])
+    except ExposureError:  # the dataset copy may have moved or lost this file
+        return None
+    box = Box(int(row["box_left"]), int(row["box_top"]), int(row["box_right"]), int(row["box_bottom"]))
+    return face_crop(photo, box)
+
+
 def _isnan(v) -> bool:
     try:
         return bool(np.isnan(v))
@@ -150,9 +165,10 @@ def search(queries: list[QueryFace], index: Index, top: int = 5):
     used = queries[:MAX_PHOTOS]
     centroid = np.mean([q.face.embedding for q in used], axis=0)[None, :]
     matrix = index.store if index.store is not None else index.embeddings
-    top_d, top_i = knn.search(matrix, centroid, min(top, n))  # exact, chunked over a memory map
-    order, nearest = top_i[0], top_d[0]
-    best = knn.all_distances(matrix, centroid)  # the person's distance to every face, for placement
+    # one chunked scan over the memory map: the person's distance to every face (for placement),
+    # from which the nearest are taken and their distances recomputed exactly
+    best = knn.all_distances(matrix, centroid)
+    nearest, order = knn.nearest_from(best, matrix, centroid, top)
     # the photo shown beside each result: the one nearest to that face
     shown = distances(np.stack([q.face.embedding for q in used]), index.embeddings[np.sort(order)])
     best_query = dict(zip(np.sort(order).tolist(), shown.argmin(0).tolist(), strict=True))

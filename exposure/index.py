@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import datetime as _dt
+import functools
 import hashlib
 import io
 import json
@@ -31,6 +32,11 @@ _IMAGES_KEY = b"exposure.images"
 # ---------------------------------------------------------------- embedding one image
 
 
+def image_record(key: str, error: str | None = None) -> dict:
+    """The status of one image in a shard's metadata: filled in as it is read, detected and embedded."""
+    return {"image": key, "sha256": None, "width": None, "height": None, "n_faces": 0, "error": error}
+
+
 def embed_image(key: str, payload: str | bytes, identity: str | None = None, meta: dict | None = None,
                 detector: str = "hog", encoder: str | None = None, known_box: dict | None = None,
                 ) -> tuple[dict, list[dict]]:
@@ -44,7 +50,7 @@ def embed_image(key: str, payload: str | bytes, identity: str | None = None, met
     from exposure.photos import decode_photo, read_file
     from exposure.samephoto import chip_hash
 
-    record = {"image": key, "sha256": None, "width": None, "height": None, "n_faces": 0, "error": None}
+    record = image_record(key)
     try:
         data = read_file(payload, key) if isinstance(payload, str) else payload
         record["sha256"] = hashlib.sha256(data).hexdigest()
@@ -466,8 +472,7 @@ def _embed_all(source, todo: list, detector: str, encoder: str | None, workers: 
         try:
             payload = source.payload(item)
         except PhotoError as e:
-            return None, ({"image": item.key, "sha256": None, "width": None, "height": None, "n_faces": 0,
-                           "error": e.reason}, [])
+            return None, (image_record(item.key, e.reason), [])
         return (item.key, payload, item.identity, item.meta, detector, encoder, known_box), None
 
     if workers <= 1 or len(todo) < 2:
@@ -523,16 +528,27 @@ class Index:
     def dataset_root(self) -> Path:
         return Path(self.manifest["dataset_root"])
 
+    @functools.cached_property
+    def source(self):
+        """The dataset in its published layout, opened once (None when it is not on this computer)."""
+        from exposure.datasets.sources import open_source
 
-def _to_current_schema(table):
-    """Add any nullable column a shard predates (provenance columns), as nulls; drop its metadata."""
+        try:
+            return open_source(self.dataset_root, self.manifest.get("format", "folder"))
+        except (ExposureError, OSError):
+            return None
+
+
+def _to_current_schema(table, names: list[str]):
+    """The columns `names` in schema order, adding as nulls any a shard predates (provenance columns)."""
     import pyarrow as pa
 
     schema = _schema()
-    for f in schema:
-        if f.name not in table.column_names:
+    for name in names:
+        if name not in table.column_names:
+            f = schema.field(name)
             table = table.append_column(f, pa.nulls(table.num_rows, f.type))
-    return table.select(schema.names).replace_schema_metadata(None)
+    return table.select(names).replace_schema_metadata(None)
 
 
 def open_index(index_dir: str | os.PathLike, verify: bool = True) -> Index:
@@ -547,7 +563,7 @@ def open_index(index_dir: str | os.PathLike, verify: bool = True) -> Index:
             f"{folder}: built with model {manifest.get('model_id')!r}; this exposure uses {MODEL_ID!r}. "
             "Embeddings of different models cannot be compared: rebuild the index with exposure index"
         )
-    tables = []
+    blobs = []
     for shard in manifest["shards"]:
         path = folder / shard["file"]
         try:
@@ -558,21 +574,29 @@ def open_index(index_dir: str | os.PathLike, verify: bool = True) -> Index:
             raise BadIndexError(
                 f"{path}: shard damaged (checksum differs from the manifest); delete it and run exposure index again to rebuild it"
             )
+        blobs.append((path, data))
+    store = _open_or_rebuild_store(folder, manifest)  # after the shards are checked: it is rebuilt from them
+    # with a store, the embedding column is not decoded: the matrix is memory-mapped from the store
+    names = [n for n in _schema().names if n != "embedding" or store is None]
+    tables = []
+    for path, data in blobs:
         try:
-            tables.append(_to_current_schema(pq.read_table(pa.BufferReader(data))))
+            pf = pq.ParquetFile(pa.BufferReader(data))
+            present = [n for n in names if n in pf.schema_arrow.names]
+            tables.append(_to_current_schema(pf.read(columns=present), names))
         except Exception as e:  # noqa: BLE001
             raise BadIndexError(f"{path}: shard unreadable ({e}); delete it and run exposure index again") from None
-    table = pa.concat_tables(tables) if tables else _schema().empty_table()
-    store = _open_or_rebuild_store(folder, manifest)
+    table = pa.concat_tables(tables) if tables else _schema().empty_table().select(names)
     if store is not None:
         embeddings = store.matrix
     else:  # a read-only or busy index: search it in memory
         emb = table.column("embedding").combine_chunks()
         embeddings = np.asarray(emb.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, 128)
+        table = table.drop(["embedding"])
     import pandas as pd
 
     # int64 (the chip hash) as pandas' nullable Int64: a float column would round 63-bit hashes
-    faces = table.drop(["embedding"]).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    faces = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     for col in ("identity", "source_url", "source_meta"):  # missing text is None, not NaN
         faces[col] = faces[col].astype(object).where(faces[col].notna(), None)
     return Index(path=folder, manifest=manifest, faces=faces, embeddings=embeddings, store=store)

@@ -453,6 +453,20 @@ def all_distances(store_or_array, queries, *, chunk_rows: int = DEFAULT_CHUNK_RO
     return out
 
 
+def nearest_from(distances: np.ndarray, store_or_array, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest rows for one query whose distance to every row is already known (all_distances).
+
+    Saves a second scan: the k rows are picked from `distances`, then their distances are
+    recomputed directly (as search does); ties go to the lower row. Returns (distances, rows).
+    """
+    matrix, _ = _parts(store_or_array)
+    k = min(k, len(distances))
+    idx = np.argpartition(distances, k - 1)[:k] if k < len(distances) else np.arange(len(distances))
+    exact = _refine(matrix, np.asarray(query, dtype=np.float32).reshape(-1), idx)
+    order = np.lexsort((idx, exact))
+    return exact[order], idx[order]
+
+
 # ---------------------------------------------------------------- float16's effect, measured
 
 

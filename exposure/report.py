@@ -12,9 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from exposure.calibration import calibration
-from exposure.checker import CheckResult
-from exposure.faces import Box, face_crop
-from exposure.photos import load_photo
+from exposure.checker import CheckResult, matched_crop
 from exposure.verdicts import CHANCE_LIMIT, LIKELY, LOOKALIKE, NO_MATCH, PAIR_LINE, POSSIBLE, SAME_PHOTO, match_line
 
 _COLOURS = {SAME_PHOTO: "#762a83", LIKELY: "#b2182b", POSSIBLE: "#e08214", LOOKALIKE: "#4393c3", NO_MATCH: "#878787"}
@@ -43,22 +41,6 @@ def _data_uri(pixels: np.ndarray, size: int = 256) -> str:
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=88)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-def _matched_crop(row) -> np.ndarray | None:
-    """The matched face cut from the dataset image, when the dataset is on this computer."""
-    import json
-
-    from exposure.datasets.sources import open_source
-
-    try:
-        manifest = json.loads((Path(row["index"]) / "manifest.json").read_text())
-        source = open_source(manifest["dataset_root"], manifest.get("format", "folder"))
-        photo = load_photo(source.read(row["image"]), name=row["image"])
-    except Exception:  # noqa: BLE001 - the dataset copy may be gone; the report says so
-        return None
-    box = Box(int(row["box_left"]), int(row["box_top"]), int(row["box_right"]), int(row["box_bottom"]))
-    return face_crop(photo, box)
 
 
 def _esc(x) -> str:
@@ -181,7 +163,7 @@ def render_report(result: CheckResult) -> str:
         )
         query_crops = {q.name: _data_uri(q.crop(), 128) for q in result.queries}
         for _, r in rows.iterrows():
-            crop = _matched_crop(r)
+            crop = matched_crop(ix, r)
             matched = (
                 f"<img class='face' alt='matched face' src='{_data_uri(crop, 128)}'>"
                 if crop is not None

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from exposure.checker import matched_crop
 from exposure.errors import ExposureError
 from exposure.home import data_home
 
@@ -131,19 +132,6 @@ def jpeg_bytes(pixels: np.ndarray, size: int = 128, blur: bool = False) -> bytes
     buf = io.BytesIO()
     img.convert("RGB").save(buf, format="JPEG", quality=85)
     return buf.getvalue()
-
-
-def matched_crop(row, index) -> np.ndarray | None:
-    """The matched face cut from the dataset's image, when that image is on this computer."""
-    from exposure.faces import Box, face_crop
-    from exposure.photos import load_photo
-
-    try:
-        photo = load_photo(Path(index.dataset_root) / row["image"])
-    except Exception:  # noqa: BLE001 - the dataset copy may be gone; the row says so
-        return None
-    box = Box(int(row["box_left"]), int(row["box_top"]), int(row["box_right"]), int(row["box_bottom"]))
-    return face_crop(photo, box)
 
 
 def provenance(row, index) -> tuple[str, str | None]:
@@ -474,7 +462,7 @@ class CheckApp:
                 label, is_match = self.label_for(r, ix)
                 matched += is_match
                 blurred = bool(self.blur.value and not is_match)
-                crop = matched_crop(r, ix)
+                crop = matched_crop(ix, r)
                 file, url = provenance(r, ix)
                 colour = VERDICT_COLOURS.get(label, "#D55E00" if is_match else "#999999")
                 rows.append({"dataset": ix.name, "image": r["image"], "identity": r["identity"],

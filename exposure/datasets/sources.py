@@ -177,14 +177,14 @@ def formats() -> list[str]:
 def open_source(path: str | os.PathLike, format: str | None = None) -> Source:
     """Open a dataset in its published layout, detected from the path unless `format` names it."""
     mods = _format_modules()
+    p = Path(path)
+    if not p.exists():  # one check for every layout, detected or named
+        raise ExposureError(f"{p}: no such file or folder")
     if format is not None and format != "folder":
         if format not in mods:
             raise ExposureError(f"unknown format {format!r}; known: {', '.join(formats())}")
-        return mods[format].open(Path(path))
+        return mods[format].open(p)
     if format is None:
-        p = Path(path)
-        if not p.exists():
-            raise ExposureError(f"{p}: no such file or folder")
         for mod in mods.values():
             if mod.detect(p):
                 return mod.open(p)

@@ -74,9 +74,7 @@ class MsCelebSource:
     format = FORMAT
 
     def __init__(self, path: str | os.PathLike):
-        p = Path(path)
-        if not p.exists():
-            raise ExposureError(f"{p}: no such file or folder")
+        p = Path(path)  # open_source has checked that it exists
         self.location = p
         self.files = _tsvs(p)
         if not self.files:

@@ -88,9 +88,7 @@ class ParquetImagesSource:
     format = FORMAT
 
     def __init__(self, path: str | os.PathLike):
-        p = Path(path)
-        if not p.exists():
-            raise ExposureError(f"{p}: no such file or folder")
+        p = Path(path)  # open_source has checked that it exists
         self.location = p
         root = p.parent if p.is_file() else p
         self.files = {f.relative_to(root).as_posix(): f for f in files_with_suffix(p, ".parquet")}

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from exposure.datasets.sources import Item, files_with_suffix, first_with_suffix
-from exposure.errors import ExposureError, PhotoError
+from exposure.errors import PhotoError
 
 FORMAT = "webdataset"
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
@@ -97,9 +97,7 @@ class WebDatasetSource:
     format = FORMAT
 
     def __init__(self, path: str | os.PathLike):
-        p = Path(path)
-        if not p.exists():
-            raise ExposureError(f"{p}: no such file or folder")
+        p = Path(path)  # open_source has checked that it exists
         self.location = p
         self.name = p.name[: -len(".tar")] if p.is_file() else p.name
         self.skipped = 0
