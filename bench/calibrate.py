@@ -24,6 +24,7 @@ from exposure.models import MODEL_ID
 STEP = 0.0025
 MAX_DISTANCE = 1.4
 OUT = REPO / "exposure" / "data" / "calibration_lfw.json"
+DISTANCES = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 
 
 def pair_histograms(emb: np.ndarray, labels: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
@@ -68,6 +69,46 @@ def centroid_histograms(emb: np.ndarray, labels: np.ndarray, k: int) -> tuple[np
         impostor += np.bincount(bins[labels != lab], minlength=nbins)
         genuine += np.bincount(bins[idx[k:]], minlength=nbins)
     return impostor, genuine
+
+
+def identity_histograms(emb: np.ndarray, labels: np.ndarray, k1: int, k2: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pair counts for the searcher's mean face of k1 photos against a dataset identity's mean face of
+    its first k2 photos (exposure.checker's identity rule; bench/identity_fusion.py measured it best).
+
+    Different-person pairs: every face (k1 = 1) or every person's first k1 photos, against every
+    other person who has k2. Same-person pairs: for each person with more than k2 photos, their
+    first k2 are the identity and the rest, in disjoint groups of k1, are the searcher.
+    """
+    nbins = int(round(MAX_DISTANCE / STEP)) + 1
+    by_person: dict[int, list[int]] = {}
+    for i, lab in enumerate(labels):
+        by_person.setdefault(int(lab), []).append(i)
+    ids = {lab: idx[:k2] for lab, idx in by_person.items() if len(idx) >= k2}
+    id_labels = np.fromiter(ids, np.int64)
+    cents = np.stack([emb[idx].mean(0) for idx in ids.values()])
+    if k1 == 1:
+        q, q_labels = emb, labels
+    else:
+        qs = {lab: idx[:k1] for lab, idx in by_person.items() if len(idx) >= k1}
+        q, q_labels = np.stack([emb[idx].mean(0) for idx in qs.values()]), np.fromiter(qs, np.int64)
+    impostor = np.zeros(nbins, np.int64)
+    csq = (cents * cents).sum(1)
+    for s in range(0, len(q), 1024):
+        block = q[s:s + 1024]
+        d = np.sqrt(np.maximum((block * block).sum(1)[:, None] + csq[None, :] - 2.0 * block @ cents.T, 0.0))
+        other = q_labels[s:s + 1024, None] != id_labels[None, :]
+        bins = np.minimum(np.ceil(d[other] / STEP - 1e-9).astype(np.int64), nbins - 1)
+        impostor += np.bincount(bins, minlength=nbins)
+    gen_d = []
+    for idx in by_person.values():
+        rest = idx[k2:]
+        if len(idx) < k2 or len(rest) < k1:
+            continue
+        c = emb[idx[:k2]].mean(0)
+        for g in range(0, len(rest) - k1 + 1, k1):
+            gen_d.append(float(np.linalg.norm(emb[rest[g:g + k1]].mean(0) - c)))
+    bins = np.minimum(np.ceil(np.asarray(gen_d) / STEP - 1e-9).astype(np.int64), nbins - 1)
+    return impostor, np.bincount(bins, minlength=nbins)
 
 
 def view1(faces, emb: np.ndarray) -> dict:
@@ -142,7 +183,25 @@ def main() -> None:
             "impostor_le": np.cumsum(imp_k).tolist(),
             "genuine_le": np.cumsum(gen_k).tolist(),
         }
+    # A labelled dataset identity is judged by the mean face of (up to) MAX_PHOTOS of its photos
+    # against the searcher's mean face: curves for every pair of photo counts.
+    data["identity"] = {}
+    for k1 in range(1, MAX_PHOTOS + 1):
+        for k2 in range(2, MAX_PHOTOS + 1):
+            imp_k, gen_k = identity_histograms(emb.astype(np.float64), labels, k1, k2)
+            data["identity"][f"{k1},{k2}"] = {
+                "n_impostor": int(imp_k.sum()),
+                "n_genuine": int(gen_k.sum()),
+                "impostor_le": np.cumsum(imp_k).tolist(),
+                "genuine_le": np.cumsum(gen_k).tolist(),
+            }
     OUT.write_text(json.dumps(data, separators=(",", ":")) + "\n")
+
+    from exposure import calibration as calibration_module
+
+    calibration_module._raw.cache_clear()
+    calibration_module.calibration.cache_clear()
+    cal = calibration_module.calibration()
 
     def rate(cum, n, d):
         return float(cum[int(round(d / STEP))] / n)
@@ -152,9 +211,15 @@ def main() -> None:
         "identities_used": data["identities_used"],
         "different_person_pairs": data["n_impostor"],
         "same_person_pairs": data["n_genuine"],
-        "fmr": {f"{d:.2f}": rate(imp_le, data["n_impostor"], d) for d in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)},
-        "tmr": {f"{d:.2f}": rate(gen_le, data["n_genuine"], d) for d in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)},
+        "fmr": {f"{d:.2f}": rate(imp_le, data["n_impostor"], d) for d in DISTANCES},
+        "tmr": {f"{d:.2f}": rate(gen_le, data["n_genuine"], d) for d in DISTANCES},
         "smallest_different_person_distance": float(edges[np.argmax(imp_le > 0)]),
+        "fmr_95ci": {f"{d:.2f}": [float(x) for x in cal.fmr_interval(d)] for d in DISTANCES},
+        "fnmr_95ci": {f"{d:.2f}": [float(x) for x in cal.fnmr_interval(d)] for d in DISTANCES},
+        "identity_curves": {key: {"different_person_pairs": v["n_impostor"], "same_person_pairs": v["n_genuine"],
+                                  "tmr_at_0.40": round(v["genuine_le"][int(round(0.4 / STEP))] / v["n_genuine"], 4),
+                                  "fmr_at_0.40": v["impostor_le"][int(round(0.4 / STEP))] / v["n_impostor"]}
+                            for key, v in data["identity"].items()},
         "view1": view1(faces, emb),
         "seconds": round(time.time() - t0, 1),
     }
@@ -163,8 +228,10 @@ def main() -> None:
         result,
         "Calibration on LFW: what a distance means",
         "`python bench/calibrate.py`: false-match rate (share of all different-person pairs within a distance) "
-        "and true-match rate (share of all same-person pairs within it), from every LFW image's primary face; "
-        "written to `exposure/data/calibration_lfw.json`, which the verdicts read.",
+        "and true-match rate (share of all same-person pairs within it), from every LFW image's primary face, "
+        "with Wilson 95% intervals (pairs treated as independent: they share photos, so the true intervals are "
+        "somewhat wider); curves for the mean face of 2-5 photos, and for a labelled identity's mean face of "
+        "2-5 photos against the searcher's 1-5 (`identity_curves`); written to `exposure/data/calibration_lfw.json`, which the verdicts read.",
     )
 
 

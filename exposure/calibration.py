@@ -89,6 +89,22 @@ class Calibration:
         """Share of same-person pairs at most this far apart: the chance a real match is caught."""
         return self._counts(self.genuine_le, distance) / self.n_genuine
 
+    def fnmr(self, distance):
+        """Share of same-person pairs farther apart than this: the chance a real match is missed."""
+        return 1.0 - self.tmr(distance)
+
+    def fnmr_interval(self, distance) -> tuple[np.ndarray, np.ndarray]:
+        """Wilson 95% interval of the false-non-match rate at this distance (pairs treated as independent)."""
+        missed = self.n_genuine - self._counts(self.genuine_le, distance)
+        return wilson_lower(missed, self.n_genuine), wilson_upper(missed, self.n_genuine)
+
+    def fmr_interval(self, distance) -> tuple[np.ndarray, np.ndarray]:
+        """Wilson 95% interval of the measured false-match rate (where extrapolated: the model, both ends)."""
+        d = np.asarray(distance, dtype=np.float64)
+        k = self._counts(self.impostor_le, d)
+        low = np.where(d < self.tail_start, self.fmr(d), wilson_lower(k, self.n_impostor))
+        return low, self.fmr_upper(d)
+
     def distance_at_fmr(self, target: float) -> float:
         """The largest distance whose false-match upper bound stays at or below target."""
         grid = np.linspace(0.0, float(self.edges[-1]), 14001)
@@ -96,14 +112,23 @@ class Calibration:
         return float(grid[ok[-1]]) if len(ok) else 0.0
 
 
-def wilson_upper(k, n: int):
-    """Upper end of the Wilson 95% interval for k successes in n trials."""
+def _wilson(k, n: int, sign: float):
     k = np.asarray(k, dtype=np.float64)
     p = k / n
     z2 = Z95 * Z95
     centre = p + z2 / (2 * n)
     spread = Z95 * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return (centre + spread) / (1 + z2 / n)
+    return np.clip((centre + sign * spread) / (1 + z2 / n), 0.0, 1.0)
+
+
+def wilson_upper(k, n: int):
+    """Upper end of the Wilson 95% interval for k successes in n trials."""
+    return _wilson(k, n, 1.0)
+
+
+def wilson_lower(k, n: int):
+    """Lower end of the Wilson 95% interval for k successes in n trials."""
+    return _wilson(k, n, -1.0)
 
 
 MAX_PHOTOS = 5  # several photos are combined as their mean embedding; curves exist for 1..5 photos
@@ -115,14 +140,20 @@ def _raw() -> dict:
 
 
 @functools.cache
-def calibration(photos: int = 1) -> Calibration:
-    """The shipped LFW calibration for this package's model, for the mean face of `photos` photos.
+def calibration(photos: int = 1, identity_photos: int = 1) -> Calibration:
+    """The shipped LFW calibration for this package's model: the mean face of `photos` photos of the
+    searcher against one face (identity_photos=1) or against the mean face of `identity_photos`
+    photos of one labelled dataset identity.
 
-    More than MAX_PHOTOS photos use the MAX_PHOTOS curve (only the first MAX_PHOTOS are averaged).
+    More than MAX_PHOTOS photos on either side use the MAX_PHOTOS curve (only MAX_PHOTOS are averaged).
     """
     raw = _raw()
     k = min(max(int(photos), 1), MAX_PHOTOS)
-    part = raw if k == 1 else raw["photos"][str(k)]
+    k2 = min(max(int(identity_photos), 1), MAX_PHOTOS)
+    if k2 > 1:
+        part = raw["identity"][f"{k},{k2}"]
+    else:
+        part = raw if k == 1 else raw["photos"][str(k)]
     return Calibration(
         edges=np.asarray(raw["edges"], dtype=np.float64),
         impostor_le=np.asarray(part["impostor_le"], dtype=np.int64),
@@ -130,6 +161,6 @@ def calibration(photos: int = 1) -> Calibration:
         n_impostor=int(part["n_impostor"]),
         n_genuine=int(part["n_genuine"]),
         model_id=raw["model_id"],
-        meta={key: v for key, v in raw.items() if key not in ("edges", "impostor_le", "genuine_le", "photos")}
-        | {"photos": k},
+        meta={key: v for key, v in raw.items() if key not in ("edges", "impostor_le", "genuine_le", "photos", "identity")}
+        | {"photos": k, "identity_photos": k2},
     )

@@ -24,7 +24,8 @@ SAME_PHOTO_DISTANCE = 0.35
 RESULT_COLUMNS = [
     "query", "dataset", "rank", "image", "identity", "distance", "verdict", "is_match",
     "fmr", "expected_chance_matches", "same_photo", "hash_bits", "extrapolated", "stand_out", "closer_than",
-    "source_url", "faces_searched", "explanation", "face",
+    "source_url", "faces_searched", "explanation", "identity_verdict", "identity_distance",
+    "identity_expected_chance_matches", "face",
     "box_left", "box_top", "box_right", "box_bottom", "index",
 ]
 
@@ -66,6 +67,14 @@ class CheckResult:
     skipped: list[str] = field(default_factory=list)
     # index path -> distance from the person (the mean face of their photos) to every face of that index
     all_distances: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # one row per (index, rank) of labelled identity, judged by its mean face (exposure.identities)
+    identities: pd.DataFrame | None = None  # noqa: F821
+
+    def power(self, index_path: str):
+        """How often a real photo would be missed in this search of that index (exposure.verdicts.search_power)."""
+        from exposure.verdicts import search_power
+
+        return search_power(len(self.all_distances[index_path]), min(len(self.queries), MAX_PHOTOS))
 
     def caveats(self) -> list:
         """The limits that apply to this check (photo quality, extrapolated rates, the model's known biases)."""
@@ -150,15 +159,17 @@ def distances(queries: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
 def search(queries: list[QueryFace], index: Index, top: int = 5):
     """The `top` faces of an index nearest to the person (the mean face of their photos), with verdicts.
 
-    Returns the results table and the distance of every face of the index to the person.
+    Returns the results table, the distance of every face of the index to the person, and the
+    `top` labelled identities nearest to the person by their mean face (empty when unlabelled).
     """
     import pandas as pd
 
     from exposure import knn
+    from exposure.identities import IDENTITY_COLUMNS, rank_identities
 
     n = index.n_faces
     if n == 0:
-        return pd.DataFrame(columns=RESULT_COLUMNS), np.zeros(0, np.float32)
+        return pd.DataFrame(columns=RESULT_COLUMNS), np.zeros(0, np.float32), pd.DataFrame(columns=IDENTITY_COLUMNS)
     # Several photos of one person are searched as their mean embedding: measured on LFW
     # (bench/fusion.py) it misses far fewer true matches than the nearest photo, at the same
     # false-match rate; verdicts use the calibration made for that many photos.
@@ -175,6 +186,9 @@ def search(queries: list[QueryFace], index: Index, top: int = 5):
     # Where each result stands among the person's distances to every face of the dataset
     median = float(np.median(best))
     spread = 1.4826 * float(np.median(np.abs(best - median))) or 1e-9
+    # each labelled identity judged as one: its mean face against the person's (exposure.identities)
+    people = rank_identities(index, index.identity_groups, centroid, best, len(used), top, always=order)
+    everyone = people.set_index("identity") if len(people) else None
     rows = []
     for rank, (i, dist) in enumerate(zip(order.tolist(), nearest.tolist(), strict=True), start=1):
         meta = index.faces.iloc[i]
@@ -203,6 +217,7 @@ def search(queries: list[QueryFace], index: Index, top: int = 5):
                 "source_url": meta.get("source_url"),
                 "faces_searched": n,
                 "explanation": v.explanation,
+                **_identity_fields(everyone, meta["identity"]),
                 "face": int(meta["face"]),
                 "box_left": int(meta["box_left"]),
                 "box_top": int(meta["box_top"]),
@@ -211,7 +226,16 @@ def search(queries: list[QueryFace], index: Index, top: int = 5):
                 "index": str(index.path),
             }
         )
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS), best
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS), best, people
+
+
+def _identity_fields(people, identity) -> dict:
+    """The identity-level verdict of a face result's identity, when it was among those ranked."""
+    if people is None or identity is None or identity not in people.index:
+        return {"identity_verdict": None, "identity_distance": None, "identity_expected_chance_matches": None}
+    p = people.loc[identity]
+    return {"identity_verdict": p["verdict"], "identity_distance": float(p["distance"]),
+            "identity_expected_chance_matches": float(p["expected_chance_matches"])}
 
 
 def check(photos, indexes, top: int = 5, face=None, detector: str = "auto", encoder: str | None = None) -> CheckResult:
@@ -230,11 +254,11 @@ def check(photos, indexes, top: int = 5, face=None, detector: str = "auto", enco
         raise ExposureError("no index given: build one with exposure index DATASET --out INDEX")
     queries, skipped = prepare_queries(photos, face, detector, encoder)
     found = [search(queries, ix, top) for ix in opened]
-    results = pd.concat([f for f, _ in found], ignore_index=True)
     return CheckResult(
         queries=queries,
-        results=results,
+        results=pd.concat([f for f, _, _ in found], ignore_index=True),
         indexes=opened,
         skipped=skipped,
-        all_distances={str(ix.path): d for ix, (_, d) in zip(opened, found, strict=True)},
+        all_distances={str(ix.path): d for ix, (_, d, _) in zip(opened, found, strict=True)},
+        identities=pd.concat([p for _, _, p in found], ignore_index=True),
     )

@@ -108,6 +108,15 @@ def _print_table(result) -> None:
             who = r["identity"] if r["identity"] is not None else "-"
             print(f"  {r['rank']:>2}  {r['distance']:>8.3f}  {r['verdict']:<13} {r['expected_chance_matches']:>18.2g}"
                   f"  {who} / {r['image']}")
+        people = result.identities[result.identities["index"] == str(ix.path)]
+        if len(people):
+            m = int(people["is_match"].sum())
+            print(f"  by person ({int(people['identities_searched'].iloc[0]):,} named people, each judged by the "
+                  f"mean face of up to 5 of their photos): " + (f"{m} match{'es' if m > 1 else ''}" if m else "no match"))
+            for _, r in people.iterrows():
+                print(f"  {r['rank']:>2}  {r['distance']:>8.3f}  {r['verdict']:<13} {r['expected_chance_matches']:>18.2g}"
+                      f"  {r['identity']} ({r['photos']} photo{'s' if r['photos'] > 1 else ''})")
+        print("  " + result.power(str(ix.path)).sentence())
 
 
 def _index(args) -> int:

@@ -529,6 +529,13 @@ class Index:
         return Path(self.manifest["dataset_root"])
 
     @functools.cached_property
+    def identity_groups(self):
+        """The labelled identities and the photos averaged for each (exposure.identities), grouped once."""
+        from exposure.identities import identity_groups
+
+        return identity_groups(self.faces)
+
+    @functools.cached_property
     def source(self):
         """The dataset in its published layout, opened once (None when it is not on this computer)."""
         from exposure.datasets.sources import open_source

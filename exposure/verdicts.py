@@ -42,13 +42,38 @@ def verdict(distance: float, faces_searched: int, photos_used: int = 1, same_pho
     own picture rather than another photo of them.
     """
     cal = calibration(photos_used)
-    fmr = float(cal.fmr(distance))
     upper = float(cal.fmr_upper(distance))
-    expected = upper * faces_searched
-    extrapolated = bool(cal.extrapolated(distance))
-    chance = f"in a search of {faces_searched:,} faces, about {_count(expected)} strangers would be this close by chance"
+    chance = f"in a search of {faces_searched:,} faces, about {_count(upper * faces_searched)} strangers would be this close by chance"
+    return _decide(distance, float(cal.fmr(distance)), upper, upper * faces_searched, cal.tail_start, chance,
+                   same_photo)
+
+
+def identity_verdict(distance: float, identities_by_photos: dict[int, int], photos_used: int = 1,
+                     identity_photos: int = 1) -> Verdict:
+    """The verdict for a labelled dataset identity whose mean face (of `identity_photos` of its photos,
+    at most 5) is `distance` from the searcher's mean face of `photos_used` photos.
+
+    `identities_by_photos` counts the dataset's labelled identities by how many photos make their
+    mean face ({1: 4069, 2: 779, ...}): the strangers expected this close are the sum over those
+    groups of (count x false-match rate upper bound for that many photos). `fmr` and `fmr_upper`
+    are those of this identity's own photo count.
+    """
+    cal = calibration(photos_used, identity_photos)
+    curves = [(m, calibration(photos_used, k2)) for k2, m in identities_by_photos.items() if m > 0]
+    expected = sum(m * float(c.fmr_upper(distance)) for m, c in curves)
+    total = sum(m for m, _ in curves)
+    chance = (f"among {total:,} labelled people, about {_count(expected)} strangers would have photos whose "
+              "mean face is this close by chance")
+    tail = max([c.tail_start for _, c in curves] + [cal.tail_start])
+    return _decide(distance, float(cal.fmr(distance)), float(cal.fmr_upper(distance)), expected, tail, chance)
+
+
+def _decide(distance: float, fmr: float, upper: float, expected: float, tail_start: float, chance: str,
+            same_photo: bool = False) -> Verdict:
+    """The label and wording shared by face and identity verdicts, from the expected strangers this close."""
+    extrapolated = distance < tail_start
     if extrapolated:
-        chance += (f" (a rate extrapolated below distance {cal.tail_start:.2f}, where LFW has too few pairs to "
+        chance += (f" (a rate extrapolated below distance {tail_start:.2f}, where LFW has too few pairs to "
                    "measure it; the estimate errs on the side of more strangers)")
     if distance > PAIR_LINE:  # beyond the one-to-one line nothing is a match, however small the search
         label = NO_MATCH
@@ -81,6 +106,30 @@ def verdict(distance: float, faces_searched: int, photos_used: int = 1, same_pho
 def match_line(faces_searched: int, photos_used: int = 1) -> float:
     """The largest distance still called a match when searching this many faces (never past 0.6)."""
     return min(calibration(photos_used).distance_at_fmr(CHANCE_LIMIT / faces_searched), PAIR_LINE)
+
+
+@dataclass(frozen=True)
+class SearchPower:
+    """How often a search of this size misses a real photo of the person: the other half of honesty."""
+
+    match_line: float  # the largest distance called a match
+    missed: float  # share of LFW same-person pairs beyond it (false-non-match rate)
+    missed_low: float  # its Wilson 95% interval
+    missed_high: float
+    pairs: int  # same-person pairs it is measured on
+
+    def sentence(self) -> str:
+        return (f"At this search's match line ({self.match_line:.2f}), about {self.missed:.0%} of real photos of "
+                f"a person are missed (95% interval {self.missed_low:.0%}-{self.missed_high:.0%}, measured on "
+                f"{self.pairs:,} same-person pairs of LFW): 'no match' is not proof of absence.")
+
+
+def search_power(faces_searched: int, photos_used: int = 1) -> SearchPower:
+    """The false-non-match rate, with its interval, at the match line of a search of this many faces."""
+    line = match_line(max(int(faces_searched), 1), photos_used)
+    cal = calibration(photos_used)
+    low, high = cal.fnmr_interval(line)
+    return SearchPower(line, float(cal.fnmr(line)), float(low), float(high), cal.n_genuine)
 
 
 def _count(x: float) -> str:

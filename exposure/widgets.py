@@ -147,6 +147,21 @@ def provenance(row, index) -> tuple[str, str | None]:
 # ---------------------------------------------------------------- the app
 
 
+def people_html(people) -> str:
+    """The nearest named people of one dataset, each judged by the mean face of their photos (recommended line)."""
+    from exposure.figures import VERDICT_COLOURS
+
+    rows = "".join(
+        f"<tr><td>{html.escape(str(r['identity']))}</td><td>{int(r['photos'])}</td><td>{float(r['distance']):.3f}</td>"
+        f"<td><span style='background:{VERDICT_COLOURS.get(r['verdict'], '#999999')};color:#fff;padding:.1em .5em;"
+        f"border-radius:1em'>{html.escape(str(r['verdict']))}</span></td></tr>"
+        for _, r in people.iterrows()
+    )
+    return ("<p style='margin:.6em 0 .2em'><b>By person</b>: the mean face of up to 5 photos filed under each name, "
+            "against yours (verdicts at the recommended line)</p><table><tr><th align='left'>name</th><th>photos</th>"
+            f"<th>distance</th><th>verdict</th></tr>{rows}</table>")
+
+
 class CheckApp:
     """Photos in, nearest faces of each chosen dataset out, with verdicts; nothing saved unless asked."""
 
@@ -491,8 +506,15 @@ class CheckApp:
                         layout=W.Layout(align_items="center", border_bottom="1px solid #ddd"),
                     )
                 )
+            people = res.identities[res.identities["index"] == str(ix.path)]
+            if len(people):
+                widgets.append(W.HTML(people_html(people)))
+            widgets.append(W.HTML(f"<p><small>{html.escape(res.power(str(ix.path)).sentence())}</small></p>"))
+            named = int(people["is_match"].sum()) if len(people) else 0
             summaries.append(f"<b>{html.escape(ix.name)}</b>: {matched} of the {len(mine)} nearest faces "
-                             f"{'counts' if matched == 1 else 'count'} as a match.")
+                             f"{'counts' if matched == 1 else 'count'} as a match"
+                             + (f"; {named} named {'person matches' if named == 1 else 'people match'} by the mean "
+                                "of their photos." if len(people) else "."))
         self.rows = rows
         self.gallery.children = widgets
         self.summary.value = "<br>".join(summaries)

@@ -118,6 +118,11 @@ def test_cli_json_contract(sample_index):
     assert top["same_photo"] is True and top["verdict"] == "same photo"
     assert top["image"] == "Eileen_Collins/Eileen_Collins_0001.jpg" and top["query"] == str(MY_PHOTO)
     assert [r["is_match"] for r in records[1:]] == [False, False]
+    # each face result also carries the verdict on its named person, judged by the mean of their photos
+    assert top["identity_verdict"] == "likely you" and top["identity_distance"] == pytest.approx(top["distance"], abs=1e-3)
+    assert top["identity_expected_chance_matches"] < 0.1
+    unnamed = [r for r in records if r["identity"] is None]
+    assert all(r["identity_verdict"] is None for r in unnamed)
 
 
 def test_cli_table_and_report(sample_index, tmp_path):
@@ -125,8 +130,11 @@ def test_cli_table_and_report(sample_index, tmp_path):
     proc = run_cli("check", str(MY_PHOTO), "--index", str(sample_index), "--report", str(report), check=True)
     assert "sample_faces: 3 faces searched; 1 match (you)" in proc.stdout
     assert "same photo" in proc.stdout and str(report) in proc.stdout
+    assert "by person (2 named people" in proc.stdout
+    assert "of real photos of a person are missed (95% interval" in proc.stdout
     html = report.read_text()
     assert "Eileen_Collins" in html and "sample_faces" in html and "same photo" in html
+    assert "By person: the 2 named people of this dataset" in html and "is not proof of absence" in html
     assert len(re.findall(r"src='data:image/jpeg;base64,", html)) >= 6  # query crops and matched crops
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing fetched when opened
     assert "<script" not in html and "<link" not in html
@@ -155,7 +163,7 @@ def test_cli_missing_index(tmp_path):
 def test_report_from_python(sample_index, tmp_path):
     result = check(MY_PHOTO, sample_index)
     path = write_report(result, tmp_path / "r.html")
-    assert path.read_text().count("<tr>") == 4  # header + 3 results
+    assert path.read_text().count("<tr>") == 7  # faces: header + 3 results; named people: header + 2
 
 
 def test_bad_face_number(sample_index):
@@ -181,3 +189,47 @@ def test_tail_model_rests_on_a_concave_measured_curve_and_is_flagged():
 def test_a_copy_of_your_photo_is_a_match_even_in_fifty_million_faces():
     assert verdict(0.1, 50_000_000, same_photo=True).label == "same photo"
     assert not verdict(0.35, 50_000_000).is_match  # while a 0.35 there is chance
+
+
+# -------------------------------------------------------------- named people, misses
+
+
+def test_identity_curves_are_shipped_for_every_pair_of_photo_counts():
+    """The mean face of more photos of a named person catches more of them at the same false-match rate."""
+    for k1 in range(1, 6):
+        caught = []
+        for k2 in range(1, 6):
+            cal = calibration(k1, k2)
+            assert cal.meta["photos"] == k1 and cal.meta["identity_photos"] == k2
+            assert np.all(np.diff(cal.impostor_le) >= 0) and np.all(np.diff(cal.genuine_le) >= 0)
+            assert cal.n_impostor > 100_000 and cal.n_genuine > 500
+            assert 0.25 <= cal.tail_start <= 0.55
+            caught.append(float(cal.tmr(cal.distance_at_fmr(1e-4))))
+        assert caught[-1] > caught[0] + 0.05, (k1, caught)  # measured: 5 photos of them beat 1 by far
+
+
+def test_identity_verdict_counts_strangers_over_every_group_of_named_people():
+    from exposure.verdicts import identity_verdict
+
+    # a dataset of one-photo people is a dataset of faces: the same count of strangers
+    v1 = identity_verdict(0.45, {1: 20_000})
+    assert v1.expected_chance_matches == pytest.approx(verdict(0.45, 20_000).expected_chance_matches)
+    mixed = identity_verdict(0.45, {1: 20_000, 5: 3_000}, photos_used=1, identity_photos=5)
+    expected = 20_000 * float(calibration(1, 1).fmr_upper(0.45)) + 3_000 * float(calibration(1, 5).fmr_upper(0.45))
+    assert mixed.expected_chance_matches == pytest.approx(expected)
+    assert mixed.fmr == pytest.approx(float(calibration(1, 5).fmr(0.45)))
+    assert "labelled people" in mixed.explanation
+
+
+def test_misses_are_stated_with_an_interval_and_grow_with_the_dataset():
+    from exposure.verdicts import search_power
+
+    cal = calibration()
+    for d in (0.4, 0.5, 0.6):
+        low, high = cal.fnmr_interval(d)
+        assert low <= cal.fnmr(d) <= high and high - low < 0.01  # 241k same-person pairs: a narrow interval
+    wide = calibration(5, 5).fnmr_interval(0.35)
+    assert wide[1] - wide[0] > high - low  # fewer pairs, wider interval
+    small, big = search_power(1_000), search_power(10_000_000)
+    assert small.match_line > big.match_line and small.missed < big.missed
+    assert "not proof of absence" in big.sentence()
