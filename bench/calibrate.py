@@ -214,7 +214,11 @@ def main() -> None:
         "fmr": {f"{d:.2f}": rate(imp_le, data["n_impostor"], d) for d in DISTANCES},
         "tmr": {f"{d:.2f}": rate(gen_le, data["n_genuine"], d) for d in DISTANCES},
         "smallest_different_person_distance": float(edges[np.argmax(imp_le > 0)]),
-        "fmr_95ci": {f"{d:.2f}": [float(x) for x in cal.fmr_interval(d)] for d in DISTANCES},
+        "tail_start": cal.tail_start,
+        "fmr_95ci": {f"{d:.2f}": [float(x) for x in cal.fmr_interval(d)] for d in DISTANCES if d >= cal.tail_start},
+        # below tail_start the few pairs seen are label errors: the verdicts use the tail model instead
+        "fmr_tail_model_and_upper": {f"{d:.2f}": [float(cal.fmr(d)), float(cal.fmr_upper(d))]
+                                     for d in DISTANCES if d < cal.tail_start},
         "fnmr_95ci": {f"{d:.2f}": [float(x) for x in cal.fnmr_interval(d)] for d in DISTANCES},
         "identity_curves": {key: {"different_person_pairs": v["n_impostor"], "same_person_pairs": v["n_genuine"],
                                   "tmr_at_0.40": round(v["genuine_le"][int(round(0.4 / STEP))] / v["n_genuine"], 4),

@@ -1,16 +1,17 @@
 """Index throughput against the face_recognition CLI, side by side; and check latency on full LFW.
 
-1. The same 1,000 LFW images (../shared/data/lfw) embedded by `exposure index --workers 2` and by
-   `face_recognition --cpus 2 known/ unknown/` (installed in a bench-only venv, build/bench/fr-venv,
+1. The same LFW images (all 13,233 of ../shared/data/lfw; `--images N` for the first N) embedded by
+   `exposure index --workers 2` and by `face_recognition --cpus 2 known/ unknown/` (installed in a bench-only venv, build/bench/fr-venv,
    with --no-deps over dlib-bin, so no dlib source build), in one run.
 2. `exposure check` of one photo against the full LFW index (built by bench/calibrate.py):
    cold (a new process: import, model load, index load) and warm (models and index in memory).
 
-    python bench/index_speed.py
+    python bench/index_speed.py [--images N]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -21,8 +22,6 @@ from pathlib import Path
 
 from lfw import REPO, unpacked_lfw, work_dir
 from record import record
-
-N_IMAGES = 1000
 
 
 def fr_venv() -> Path:
@@ -38,18 +37,20 @@ def fr_venv() -> Path:
     return exe
 
 
-def sample(root: Path) -> tuple[Path, Path]:
-    """known/ (one photo) and unknown/ (1,000 photos, flat, as the face_recognition CLI wants)."""
+def sample(root: Path, n: int) -> tuple[Path, Path]:
+    """known/ (one photo) and unknown/ (n photos, flat, as the face_recognition CLI wants; LFW's
+    file names are unique across people). With all of LFW, the known photo is also among the unknown."""
     base = work_dir() / "speed"
     known, unknown = base / "known", base / "unknown"
-    if not unknown.exists() or len(list(unknown.iterdir())) != N_IMAGES:
+    if not unknown.exists() or len(list(unknown.iterdir())) != n:
         shutil.rmtree(base, ignore_errors=True)
         known.mkdir(parents=True)
         unknown.mkdir(parents=True)
         files = sorted(root.rglob("*.jpg"))
-        for p in files[:N_IMAGES]:
+        for p in files[:n]:
             shutil.copy(p, unknown / p.name)
-        shutil.copy(files[N_IMAGES], known / files[N_IMAGES].name)
+        k = files[min(n, len(files) - 1)]
+        shutil.copy(k, known / k.name)
     return known, unknown
 
 
@@ -60,8 +61,12 @@ def timed(cmd: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--images", type=int, default=0, help="the first N LFW images (default: all)")
+    args = ap.parse_args()
     root = unpacked_lfw()
-    known, unknown = sample(root)
+    n_images = args.images or len(list(root.rglob("*.jpg")))
+    known, unknown = sample(root, n_images)
     exposure = str(Path(sys.executable).parent / "exposure")
     out = work_dir() / "speed-index"
     shutil.rmtree(out, ignore_errors=True)
@@ -87,10 +92,10 @@ def main() -> None:
     warm = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     n_lfw = json.loads((lfw_index / "manifest.json").read_text())["counts"]["faces"]
     result = {
-        "images": N_IMAGES,
-        "exposure_index": {"seconds": round(t_ours, 1), "images_per_s": round(N_IMAGES / t_ours, 2),
+        "images": n_images,
+        "exposure_index": {"seconds": round(t_ours, 1), "images_per_s": round(n_images / t_ours, 2),
                            "faces": faces, "workers": 2},
-        "face_recognition_cli": {"seconds": round(t_fr, 1), "images_per_s": round(N_IMAGES / t_fr, 2),
+        "face_recognition_cli": {"seconds": round(t_fr, 1), "images_per_s": round(n_images / t_fr, 2),
                                  "cpus": 2, "output_lines": fr_lines},
         "speedup": round(t_fr / t_ours, 2),
         "check_full_lfw": {"faces_in_index": n_lfw, "cold_s": [round(t, 2) for t in cold],
@@ -101,7 +106,7 @@ def main() -> None:
         "index_speed",
         result,
         "Index throughput and check latency",
-        "`python bench/index_speed.py`: the same 1,000 LFW images embedded by `exposure index --workers 2` and "
+        "`python bench/index_speed.py`: the same LFW images (`images`) embedded by `exposure index --workers 2` and "
         "by the `face_recognition --cpus 2 known/ unknown/` CLI (face_recognition 1.3.0 over dlib-bin), in one "
         "run; then `exposure check` of one photo against the full LFW index: cold = a new process each time "
         "(imports, model loading, index loading), warm = models and index already in memory.",

@@ -138,3 +138,16 @@ def _count(x: float) -> str:
     if x >= 0.01:
         return f"{x:.2g}"
     return f"{x:.1e}"
+
+
+def power_table(sizes: dict[str, int], photos: tuple[int, ...] = (1, 3, 5)):
+    """For datasets of these sizes: the match line and the share of real photos missed, per number of photos."""
+    import pandas as pd
+
+    rows = []
+    for name, n in sizes.items():
+        for k in photos:
+            p = search_power(n, k)
+            rows.append({"dataset": name, "faces": n, "your photos": k, "match line": round(p.match_line, 3),
+                         "real photos missed": f"{p.missed:.0%} ({p.missed_low:.0%}-{p.missed_high:.0%})"})
+    return pd.DataFrame(rows)
