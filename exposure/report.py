@@ -234,7 +234,10 @@ def render_report(result: CheckResult) -> str:
         f"<li><b>{POSSIBLE}</b>: between {CHANCE_LIMIT} and 1 stranger would be this close by chance: worth a look, not proof.</li>"
         f"<li><b>{LOOKALIKE}</b>: within the usual 0.6 line, but in a dataset this big several strangers are this close.</li>"
         f"<li><b>{NO_MATCH}</b>: farther than 0.6. A very different photo of you (turned head, poor light) can also land here.</li>"
-        "</ul><p class='muted'>Rates are 95% upper bounds where few pairs were observed. Face recognition is less "
+        "</ul><p><b>By person</b>: where a dataset files photos under names, each named person is also judged as "
+        "one, by the mean face of up to 5 of their photos, with the same words and its own count of strangers "
+        f"(summed over all the named people). Each way keeps the strangers expected below {CHANCE_LIMIT}, so a "
+        f"check that looks both ways expects fewer than {2 * CHANCE_LIMIT:.1f} strangers called a match.</p><p class='muted'>Rates are 95% upper bounds where few pairs were observed. Face recognition is less "
         "accurate for some groups of people, for children and for small, blurred or turned faces.</p>"
     )
     parts.append("</body></html>")
