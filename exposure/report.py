@@ -26,10 +26,10 @@ h1{margin-bottom:.2em} .muted{color:#666;font-size:.9em}
 img.face{width:128px;height:128px;object-fit:cover;border-radius:6px;border:1px solid #ccc}
 table{border-collapse:collapse;width:100%;margin:.6em 0 1.5em}
 td,th{border-bottom:1px solid #ddd;padding:.4em .5em;text-align:left;vertical-align:middle;font-size:.92em}
-th{background:#f4f4f4} td:last-child{min-width:280px}
+th{background:#f4f4f4} td:last-child{min-width:240px}
 .verdict{display:inline-block;padding:.15em .6em;border-radius:1em;color:#fff;font-weight:600;white-space:nowrap}
 .summary{font-size:1.05em;margin:.4em 0}
-code{background:#f4f4f4;padding:0 .25em}
+code{background:#f4f4f4;padding:0 .25em;word-break:break-all}
 """
 
 

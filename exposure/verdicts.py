@@ -119,9 +119,14 @@ class SearchPower:
     pairs: int  # same-person pairs it is measured on
 
     def sentence(self) -> str:
-        return (f"At this search's match line ({self.match_line:.2f}), about {self.missed:.0%} of real photos of "
-                f"a person are missed (95% interval {self.missed_low:.0%}-{self.missed_high:.0%}, measured on "
-                f"{self.pairs:,} same-person pairs of LFW): 'no match' is not proof of absence.")
+        return (f"At this search's match line ({self.match_line:.2f}), about {_share(self.missed)} of real photos "
+                f"of a person are missed (95% interval {_share(self.missed_low)}-{_share(self.missed_high)}, "
+                f"measured on {self.pairs:,} same-person pairs of LFW): 'no match' is not proof of absence.")
+
+
+def _share(x: float) -> str:
+    """A share as a percentage with the digits that matter: 65%, 1.3%, 0.04%."""
+    return f"{x:.0%}" if x >= 0.1 else f"{x:.1%}" if x >= 0.01 else f"{x:.2%}"
 
 
 def search_power(faces_searched: int, photos_used: int = 1) -> SearchPower:
@@ -149,5 +154,5 @@ def power_table(sizes: dict[str, int], photos: tuple[int, ...] = (1, 3, 5)):
         for k in photos:
             p = search_power(n, k)
             rows.append({"dataset": name, "faces": n, "your photos": k, "match line": round(p.match_line, 3),
-                         "real photos missed": f"{p.missed:.0%} ({p.missed_low:.0%}-{p.missed_high:.0%})"})
+                         "real photos missed": f"{_share(p.missed)} ({_share(p.missed_low)}-{_share(p.missed_high)})"})
     return pd.DataFrame(rows)
