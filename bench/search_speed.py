@@ -227,8 +227,8 @@ def main() -> None:
         "argpartition. Memory bandwidth is `arr.sum()` over 2 GB, best of 5, in one thread and split over all "
         "cores; the bound for 1M faces is 512 MB (256 MB in float16) / bandwidth, and the ratio is the median "
         "latency over it (the goal: at most 1.3; `float32_ratio_best_run` compares the search's best run with the "
-        "bound's best, like for like); the host's speed varies from hour to hour (the same search measured 26-42 ms "
-        "median on 2026-11-22), so compare numbers within one run; `one_blas_thread_1M` repeats the 1M timings with OPENBLAS_NUM_THREADS=1. `float16_on_lfw`: every LFW face searched for among all the "
+        "bound's best, like for like); the host's speed varies from hour to hour (the same 1M search measured 26-70 ms "
+        "median in five runs on 2026-11-22, with the bandwidth test slowing too), so compare numbers within one run; `one_blas_thread_1M` repeats the 1M timings with OPENBLAS_NUM_THREADS=1. `float16_on_lfw`: every LFW face searched for among all the "
         "others, float16 store against float32 store: distance errors, changed top-1 / top-5, changed verdicts. "
         "A load average near or above the number of cores means the machine was busy: the numbers are then "
         "provisional.",
