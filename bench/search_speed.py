@@ -36,6 +36,7 @@ SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
 K = 5
 SEED = 20261122
 BANDWIDTH_BYTES = 2 * 1024**3
+SETTLE_S = 0.25  # pause before each paired timing: OpenBLAS threads spin ~0.1 s after a call
 
 
 def synthetic_chunks(n: int, seed: int = SEED, chunk: int = 250_000):
@@ -104,6 +105,47 @@ def bandwidth() -> dict:
         "sum_GBps": max(out["sum"].values()),
         "best_GBps": max(v for k in out.values() for v in k.values()),
     }
+
+
+def paired_ratio(store: knn.EmbeddingStore, q: np.ndarray, repeats: int = 21) -> dict:
+    """The search timed back to back with streaming reads of as many bytes, repeat by repeat.
+
+    The host's speed drifts over minutes, so a bound measured once and a latency measured later can
+    differ by the drift; pairing each search with reads of a same-size array (split over all cores:
+    sum, max, dot) right after it, and taking the median of the per-pair ratios, cancels that.
+    Each timed step starts after a pause: OpenBLAS's threads keep spinning for a while after a
+    call, and would otherwise slow whatever is timed next.
+    """
+    arr = np.ones(store.n * knn.DIM, np.float32)
+    pieces = np.array_split(arr, os.cpu_count() or 1)
+
+    def read(fn) -> float:
+        threads = [threading.Thread(target=fn, args=(p,)) for p in pieces]
+        time.sleep(SETTLE_S)
+        t = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        return time.perf_counter() - t
+
+    kernels = {"sum": np.sum, "max": np.max, "dot": lambda x: np.dot(x, x)}
+    knn.search(store, q, K)
+    for fn in kernels.values():
+        read(fn)
+    by_sum, by_best, search_ms = [], [], []
+    for _ in range(repeats):
+        time.sleep(SETTLE_S)
+        t = time.perf_counter()
+        knn.search(store, q, K)
+        t_search = time.perf_counter() - t
+        reads = {name: read(fn) for name, fn in kernels.items()}
+        search_ms.append(1e3 * t_search)
+        by_sum.append(t_search / reads["sum"])
+        by_best.append(t_search / min(reads.values()))
+    return {"repeats": repeats, "search_median_ms": round(statistics.median(search_ms), 2),
+            "ratio_to_sum_median": round(statistics.median(by_sum), 2),
+            "ratio_to_fastest_kernel_median": round(statistics.median(by_best), 2)}
 
 
 def naive(matrix: np.ndarray, q: np.ndarray):
@@ -191,6 +233,7 @@ def main() -> None:
                 "float16_bound_ms": round(b16, 2),
                 "float16_ratio": round(r["knn_float16"]["median_ms"] / b16, 2),
             }
+    paired = paired_ratio(store_for(1_000_000, "float32"), q) if 1_000_000 in by_n else None
     single = one_blas_thread(1_000_000) if 1_000_000 in by_n else None
     if single:
         b32 = 1_000_000 * knn.DIM * 4 / (bw["best_GBps"] * 1e9) * 1e3
@@ -212,6 +255,7 @@ def main() -> None:
         "memory_bandwidth": bw,
         "openblas_threads_env": os.environ.get("OPENBLAS_NUM_THREADS"),
         "bandwidth_bound_1M": bound,
+        "paired_with_reads_1M": paired,
         "one_blas_thread_1M": single,
         "float16_on_lfw": lfw,
         "load_average_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
@@ -227,7 +271,8 @@ def main() -> None:
         "argpartition. Memory bandwidth is `arr.sum()` over 2 GB, best of 5, in one thread and split over all "
         "cores; the bound for 1M faces is 512 MB (256 MB in float16) / bandwidth, and the ratio is the median "
         "latency over it (the goal: at most 1.3; `float32_ratio_best_run` compares the search's best run with the "
-        "bound's best, like for like); the host's speed varies from hour to hour (the same 1M search measured 26-70 ms "
+        "bound's best, like for like; `paired_with_reads_1M` times each search back to back with reads of a 512 MB "
+        "array split over both cores and gives the median of the per-pair ratios, which cancels the host's drift); the host's speed varies from hour to hour (the same 1M search measured 26-70 ms "
         "median in five runs on 2026-11-22, with the bandwidth test slowing too), so compare numbers within one run; `one_blas_thread_1M` repeats the 1M timings with OPENBLAS_NUM_THREADS=1. `float16_on_lfw`: every LFW face searched for among all the "
         "others, float16 store against float32 store: distance errors, changed top-1 / top-5, changed verdicts. "
         "A load average near or above the number of cores means the machine was busy: the numbers are then "
