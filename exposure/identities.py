@@ -59,7 +59,9 @@ def identity_groups(faces) -> IdentityGroups:
     of_row = np.full(len(faces), -1, np.int64)
     if len(rows) == 0:
         return IdentityGroups(np.array([], object), np.zeros(0, np.int64), np.zeros((0, MAX_PHOTOS), np.int64), of_row)
-    names, inverse = np.unique(faces["identity"].to_numpy()[rows].astype(str), return_inverse=True)
+    import pandas as pd
+
+    inverse, names = pd.factorize(faces["identity"].to_numpy()[rows], sort=True)  # hashing: no string sort
     of_row[rows] = inverse
     photos = np.bincount(inverse, minlength=len(names))
     members = np.full((len(names), MAX_PHOTOS), -1, np.int64)
@@ -68,7 +70,7 @@ def identity_groups(faces) -> IdentityGroups:
     for j in range(MAX_PHOTOS):
         has = photos > j
         members[has, j] = rows[order[starts[has] + j]]
-    return IdentityGroups(names.astype(object), photos.astype(np.int64), members, of_row)
+    return IdentityGroups(np.asarray(names, dtype=object), photos.astype(np.int64), members, of_row)
 
 
 def rank_identities(index, groups: IdentityGroups, person: np.ndarray, face_distances: np.ndarray,
