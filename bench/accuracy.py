@@ -10,13 +10,16 @@ LFW-sized search, and detection failures; for the HOG detector alone and with th
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from lfw import lfw_dir, unpacked_lfw
 from record import record
 
 from exposure.calibration import wilson_lower, wilson_upper
-from exposure.faces import find_faces
-from exposure.models import encode_chips
+from exposure.faces import aligned_chip, detect, find_faces
+from exposure.models import encode_chips, model_path
+from exposure.photos import load_photo
 from exposure.verdicts import CHANCE_LIMIT, PAIR_LINE, POSSIBLE_LIMIT, match_line
 
 
@@ -39,26 +42,18 @@ def interval(k: int, n: int) -> list[float]:
 def five_point_embedding(path) -> np.ndarray | None:
     """The largest face ("auto" detection) aligned with dlib's 5-point landmark model instead of the
     68-point one (what dlib's own face-recognition example uses), embedded by the same network."""
-    import dlib
-
-    from exposure.faces import CHIP_PADDING, CHIP_SIZE, detect
-    from exposure.models import model_path
-    from exposure.photos import load_photo
-
     photo = load_photo(path)
     boxes = detect(photo, "auto")
     if not boxes:
         return None
-    box = boxes[0][0]
-    rect = dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1)
-    global _SP5
-    if _SP5 is None:
-        _SP5 = dlib.shape_predictor(str(model_path("landmarks5")))
-    chip = np.asarray(dlib.get_face_chip(photo.pixels, _SP5(photo.pixels, rect), size=CHIP_SIZE, padding=CHIP_PADDING))
-    return encode_chips([chip])[0]
+    return encode_chips([aligned_chip(photo.pixels, boxes[0][0], five_point_predictor())[1]])[0]
 
 
-_SP5 = None
+@functools.cache
+def five_point_predictor():
+    import dlib
+
+    return dlib.shape_predictor(str(model_path("landmarks5")))
 
 
 def run(detector: str, root, train, test, mirror: bool = False, five_point: bool = False) -> dict:

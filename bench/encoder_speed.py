@@ -2,7 +2,7 @@
 
     python bench/encoder_speed.py [--faces 256] [--batch 32]
 
-Chips are aligned 150x150 crops (dlib's HOG detector, 68 landmarks, get_face_chip(size=150,
+Chips are aligned 150x150 crops (exposure.faces.face_chip: HOG, 68 landmarks, get_face_chip(size=150,
 padding=0.25)) of LFW photos read straight from ../shared/data/lfw/lfw-deepfunneled.tgz; nothing is
 unpacked to disk. Only the encoding is timed. dlib runs one face at a time per process (its CPU
 path is single-threaded), so "2" means two worker processes; ONNX Runtime runs batches of --batch
@@ -24,23 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from exposure.faces import face_chip
+from exposure.models import encode_chips
+
 REPO = Path(__file__).resolve().parents[1]
 LFW_TGZ = Path(os.environ.get("EXPOSURE_LFW_DIR", REPO.parent / "shared" / "data" / "lfw")) / "lfw-deepfunneled.tgz"
-
-
-def chip_of(pixels: np.ndarray) -> np.ndarray | None:
-    """The aligned chip of the largest face dlib's HOG detector finds (upsampled once), or None."""
-    import dlib
-
-    from exposure import models
-    from exposure.faces import CHIP_PADDING, CHIP_SIZE
-
-    rects = models.hog_detector()(pixels, 1)
-    if not rects:
-        return None
-    rect = max(rects, key=lambda r: r.width() * r.height())
-    shape = models.landmark_predictor()(pixels, rect)
-    return np.asarray(dlib.get_face_chip(pixels, shape, size=CHIP_SIZE, padding=CHIP_PADDING))
 
 
 def lfw_chips(n: int, tgz: Path = LFW_TGZ, every: int = 37) -> tuple[np.ndarray, list[str]]:
@@ -58,20 +46,13 @@ def lfw_chips(n: int, tgz: Path = LFW_TGZ, every: int = 37) -> tuple[np.ndarray,
                 continue
             data = tar.extractfile(member).read()
             pixels = np.asarray(Image.open(BytesIO(data)).convert("RGB"))
-            chip = chip_of(pixels)
+            chip = face_chip(pixels)
             if chip is not None:
                 chips.append(chip)
                 names.append(member.name.split("/")[-1])
             if len(chips) >= n:
                 break
     return np.stack(chips), names
-
-
-def dlib_encode(chips: np.ndarray) -> np.ndarray:
-    from exposure import models
-
-    vectors = models.face_encoder().compute_face_descriptor(list(chips))
-    return np.array([np.asarray(v, dtype=np.float32) for v in vectors])
 
 
 def _warm(_: int) -> int:
@@ -84,21 +65,21 @@ def _warm(_: int) -> int:
 def _dlib_cpu(chips: np.ndarray) -> float:
     """Encode with dlib; the CPU seconds this process spent doing it."""
     t = time.process_time()
-    dlib_encode(chips)
+    encode_chips(list(chips), "dlib")
     return time.process_time() - t
 
 
 def time_dlib(chips: np.ndarray, procs: int) -> tuple[float, float]:
     """(faces/s, faces per CPU-second) with `procs` worker processes (models loaded before timing)."""
     if procs == 1:
-        dlib_encode(chips[:2])  # load the model
+        encode_chips(list(chips[:2]), "dlib")  # load the model
         t = time.perf_counter()
         cpu = _dlib_cpu(chips)
         return len(chips) / (time.perf_counter() - t), len(chips) / cpu
     import multiprocessing as mp
 
     with ProcessPoolExecutor(procs, mp_context=mp.get_context("spawn"), initializer=_warm, initargs=(0,)) as pool:
-        list(pool.map(dlib_encode, [chips[:1]] * procs))  # start every worker and load its model
+        list(pool.map(_dlib_cpu, [chips[:1]] * procs))  # start every worker and load its model
         parts = np.array_split(chips, procs)
         t = time.perf_counter()
         cpu = sum(pool.map(_dlib_cpu, parts))
@@ -131,7 +112,7 @@ def run(faces: int = 256, batch: int = 32) -> dict:
     prep = time.perf_counter() - t
     model_file()  # build and cache the graph outside the timings
 
-    reference = dlib_encode(chips)
+    reference = encode_chips(list(chips), "dlib")
     dlib_fps, dlib_cpu = {}, {}
     for procs in (1, 2):
         dlib_fps[str(procs)], dlib_cpu[str(procs)] = time_dlib(chips, procs)

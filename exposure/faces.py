@@ -155,22 +155,36 @@ def find_faces(source, detector: str = "hog", encoder: str | None = None) -> lis
     return describe_faces(photo, boxes, encoder)
 
 
-def describe_faces(photo: Photo, boxes: list[tuple[Box, float]], encoder: str | None = None) -> list[Face]:
-    """Landmarks, aligned chip, embedding and quality for known face boxes in a photo."""
+def aligned_chip(pixels: np.ndarray, box: Box, predictor=None) -> tuple[object, np.ndarray]:
+    """dlib's landmarks of one face box and the 150x150 chip aligned on them: what the model sees.
+
+    `predictor` is the 68-point landmark model unless another is given (bench/accuracy.py tries
+    dlib's 5-point one).
+    """
     import dlib
 
     from exposure import models
 
+    rect = dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1)
+    shape = (predictor or models.landmark_predictor())(pixels, rect)
+    return shape, np.asarray(dlib.get_face_chip(pixels, shape, size=CHIP_SIZE, padding=CHIP_PADDING))
+
+
+def face_chip(source, detector: str = "hog") -> np.ndarray | None:
+    """The aligned chip of the most prominent face in a photo, not embedded (None without a face)."""
+    photo = load_photo(source)
+    boxes = detect(photo, detector)
+    return aligned_chip(photo.pixels, boxes[0][0])[1] if boxes else None
+
+
+def describe_faces(photo: Photo, boxes: list[tuple[Box, float]], encoder: str | None = None) -> list[Face]:
+    """Landmarks, aligned chip, embedding and quality for known face boxes in a photo."""
+    from exposure import models
+
     if not boxes:
         return []
-    pixels = photo.pixels
-    shapes, chips = [], []
-    for box, _ in boxes:
-        rect = dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1)
-        shape = models.landmark_predictor()(pixels, rect)
-        shapes.append(shape)
-        chips.append(np.asarray(dlib.get_face_chip(pixels, shape, size=CHIP_SIZE, padding=CHIP_PADDING)))
-    vectors = models.encode_chips(chips, encoder)
+    shapes, chips = zip(*(aligned_chip(photo.pixels, box) for box, _ in boxes), strict=True)
+    vectors = models.encode_chips(list(chips), encoder)
     faces = []
     for (box, score), shape, chip, vec in zip(boxes, shapes, chips, vectors, strict=True):
         points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.int32)

@@ -21,28 +21,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from exposure import models
 from exposure.encoders.dlib_dat import read_dat
 from exposure.encoders.onnx_resnet import OnnxEncoder, model_file
+from exposure.faces import face_chip
 
 TOLERANCE = 1e-4
 LFW_FACES = 60
-
-
-def chip_of(pixels: np.ndarray) -> np.ndarray | None:
-    """dlib's own chip of the largest face: HOG (upsampled once), 68 landmarks, get_face_chip."""
-    import dlib
-
-    from exposure.faces import CHIP_PADDING, CHIP_SIZE
-
-    rects = models.hog_detector()(pixels, 1)
-    if not rects:
-        return None
-    rect = max(rects, key=lambda r: r.width() * r.height())
-    shape = models.landmark_predictor()(pixels, rect)
-    return np.asarray(dlib.get_face_chip(pixels, shape, size=CHIP_SIZE, padding=CHIP_PADDING))
-
-
-def dlib_embeddings(chips: np.ndarray) -> np.ndarray:
-    vectors = models.face_encoder().compute_face_descriptor(list(chips))
-    return np.array([np.asarray(v, dtype=np.float32) for v in vectors])
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +44,7 @@ def sample_chips() -> np.ndarray:
 
     chips = []
     for path in sorted(SAMPLE.rglob("*.jpg")):
-        chip = chip_of(np.asarray(Image.open(path).convert("RGB")))
+        chip = face_chip(np.asarray(Image.open(path).convert("RGB")))
         if chip is not None:
             chips.append(chip)
     assert len(chips) >= 3
@@ -82,7 +64,7 @@ def lfw_chips() -> np.ndarray:
                 continue
             seen.add(person)
             pixels = np.asarray(Image.open(BytesIO(tar.extractfile(member).read())).convert("RGB"))
-            chip = chip_of(pixels)
+            chip = face_chip(pixels)
             if chip is not None:
                 chips.append(chip)
             if len(chips) >= LFW_FACES:
@@ -115,13 +97,13 @@ def test_graph_is_cached_in_the_data_home_by_the_dat_files_hash(home, encoder):
 def test_sample_photos_embed_as_dlib_does(encoder, sample_chips):
     got = encoder.encode(sample_chips)
     assert got.shape == (len(sample_chips), 128) and got.dtype == np.float32
-    assert np.abs(got - dlib_embeddings(sample_chips)).max() <= TOLERANCE
+    assert np.abs(got - models.encode_chips(sample_chips, "dlib")).max() <= TOLERANCE
 
 
 @needs_lfw
 def test_lfw_chips_embed_as_dlib_does(encoder, lfw_chips):
     assert len(lfw_chips) >= 50
-    want = dlib_embeddings(lfw_chips)
+    want = models.encode_chips(lfw_chips, "dlib")
     got = encoder.encode(lfw_chips)
     diff = np.abs(got - want).max()
     assert diff <= TOLERANCE, f"max abs difference {diff:.3g} over {len(lfw_chips)} LFW chips"
