@@ -14,21 +14,14 @@ import numpy as np
 from lfw import unpacked_lfw, work_dir
 from record import record
 
+from exposure import knn
 from exposure.index import build_index, open_index
-from exposure.verdicts import verdict
 
 
-def top5_labels(emb: np.ndarray, n: int) -> np.ndarray:
-    sq = (emb * emb).sum(1)
-    labels = []
-    for s in range(0, len(emb), 1024):
-        q = emb[s:s + 1024]
-        d = np.sqrt(np.maximum(sq[s:s + 1024, None] + sq[None, :] - 2 * q @ emb.T, 0))
-        d[np.arange(len(q)), np.arange(s, s + len(q))] = np.inf  # not itself
-        idx = np.argsort(d, axis=1)[:, :5]
-        for row, cols in zip(d, idx, strict=True):
-            labels.append([verdict(float(row[c]), n).label for c in cols])
-    return np.asarray(labels)
+def top5_labels(emb: np.ndarray) -> np.ndarray:
+    """The verdict labels of each face's 5 nearest others (a search of all of them)."""
+    d, _ = knn.search_each(emb, emb, 5)
+    return knn.verdict_labels(d, len(emb))
 
 
 def main() -> None:
@@ -42,7 +35,7 @@ def main() -> None:
     ea = np.asarray(dlib_ix.embeddings)[a[common].to_numpy()]
     eb = np.asarray(onnx_ix.embeddings)[b[common].to_numpy()]
     diff = np.abs(ea - eb)
-    la, lb = top5_labels(ea, len(common)), top5_labels(eb, len(common))
+    la, lb = top5_labels(ea), top5_labels(eb)
     result = {
         "faces_compared": int(len(common)),
         "faces_only_in_one": int(len(a.index.symmetric_difference(b.index))),

@@ -470,6 +470,24 @@ def nearest_from(distances: np.ndarray, store_or_array, query: np.ndarray, k: in
     return exact[order], idx[order]
 
 
+def search_each(store_or_array, queries, k: int, *, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest rows to each query, leaving out the query's own row: query j stands for row j.
+
+    For "every face against all the others" (float16's effect, encoder comparisons). Returns
+    (distances (n, k), rows (n, k)); where a duplicate row hides the query's own, the last is dropped.
+    """
+    q_all = _as_queries(queries)
+    n = len(q_all)
+    d_all, i_all = np.empty((n, k), np.float32), np.empty((n, k), np.int64)
+    for s in range(0, n, batch):
+        d, i = search(store_or_array, q_all[s:s + batch], k + 1)
+        for j in range(len(d)):
+            own = np.flatnonzero(i[j] == s + j)
+            keep = np.delete(np.arange(k + 1), own[0] if len(own) else k)
+            d_all[s + j], i_all[s + j] = d[j, keep], i[j, keep]
+    return d_all, i_all
+
+
 # ---------------------------------------------------------------- float16's effect, measured
 
 
@@ -493,22 +511,11 @@ def float16_effect(embeddings: np.ndarray, k: int = 5, *, batch: int = 256, work
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         s32 = write_store(Path(tmp) / "f32", e32, "float32")
         s16 = write_store(Path(tmp) / "f16", e32, "float16")
-        tops = []
-        for store in (s32, s16):
-            d_all, i_all = np.empty((n, k), np.float32), np.empty((n, k), np.int64)
-            for s in range(0, n, batch):
-                q = e32[s:s + batch]
-                d, i = search(store, q, k + 1)
-                for j in range(len(q)):  # drop the query's own row (or, if a duplicate hides it, the last)
-                    own = np.flatnonzero(i[j] == s + j)
-                    keep = np.delete(np.arange(k + 1), own[0] if len(own) else k)
-                    d_all[s + j], i_all[s + j] = d[j, keep], i[j, keep]
-            tops.append((d_all, i_all))
-        (d32, i32), (d16, i16) = tops
+        (d32, i32), (d16, i16) = (search_each(store, e32, k, batch=batch) for store in (s32, s16))
         e16 = s16.rows(np.arange(n)).astype(np.float64)
     # the float16 distance of the very faces float32 found, computed directly
     d16_same = np.sqrt(((e16[i32] - e32[:, None, :].astype(np.float64)) ** 2).sum(-1))
-    labels32, labels16 = _labels(d32, n), _labels(d16, n)
+    labels32, labels16 = verdict_labels(d32, n), verdict_labels(d16, n)
     changed = labels32 != labels16
     cal = calibration()
     ratio = cal.fmr_upper(d16.astype(np.float64)) / cal.fmr_upper(d32.astype(np.float64))
@@ -538,8 +545,8 @@ def float16_effect(embeddings: np.ndarray, k: int = 5, *, batch: int = 256, work
 MATCH_LABELS = ("same photo", "likely you")
 
 
-def _labels(distances: np.ndarray, faces_searched: int) -> np.ndarray:
-    """exposure.verdicts labels of many distances, with few verdict() calls.
+def verdict_labels(distances: np.ndarray, faces_searched: int) -> np.ndarray:
+    """exposure.verdicts labels of many distances (one photo, no "same photo"), with few verdict() calls.
 
     A verdict only weakens as the distance grows, so the sorted distances fall into one run per
     label; the runs' ends are found by bisection: O(labels × log n) calls, not n.

@@ -25,19 +25,6 @@ TOLERANCE = 1e-4
 K = 5
 
 
-def top_k_without_self(store, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from exposure import knn
-
-    n = len(emb)
-    d_all, i_all = np.empty((n, K), np.float32), np.empty((n, K), np.int64)
-    for s in range(0, n, 512):
-        d, i = knn.search(store, emb[s:s + 512], K + 1)
-        for j in range(len(d)):
-            keep = i[j] != s + j
-            d_all[s + j], i_all[s + j] = d[j, keep][:K], i[j, keep][:K]
-    return d_all, i_all
-
-
 def test_onnx_equals_dlib_over_all_of_lfw(tmp_path):
     from exposure import knn
     from exposure.index import build_index, open_index
@@ -55,9 +42,9 @@ def test_onnx_equals_dlib_over_all_of_lfw(tmp_path):
     diff = np.abs(a.embeddings.astype(np.float64) - b.embeddings.astype(np.float64))
     assert diff.max() <= TOLERANCE, f"max abs difference {diff.max():.2e} at row {int(diff.max(1).argmax())}"
 
-    da, ia = top_k_without_self(knn.write_store(tmp_path / "sa", a.embeddings), a.embeddings)
-    db, ib = top_k_without_self(knn.write_store(tmp_path / "sb", b.embeddings), b.embeddings)
-    labels_a, labels_b = knn._labels(da, a.n_faces), knn._labels(db, b.n_faces)
+    da, ia = knn.search_each(a.embeddings, a.embeddings, K)
+    db, ib = knn.search_each(b.embeddings, b.embeddings, K)
+    labels_a, labels_b = knn.verdict_labels(da, a.n_faces), knn.verdict_labels(db, b.n_faces)
     changed = np.argwhere(labels_a != labels_b)
     assert len(changed) == 0, f"{len(changed)} of {labels_a.size} verdicts differ, e.g. face/rank {changed[:5].tolist()}"
     # the same faces found, in the same order, except where two distances tie within the tolerance
