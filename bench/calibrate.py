@@ -50,6 +50,14 @@ def pair_histograms(emb: np.ndarray, labels: np.ndarray, chunk: int = 1024) -> t
 MAX_PHOTOS = 5
 
 
+def photos_by_person(labels: np.ndarray) -> dict[int, list[int]]:
+    """Each person's rows, in index order."""
+    out: dict[int, list[int]] = {}
+    for i, lab in enumerate(labels):
+        out.setdefault(int(lab), []).append(i)
+    return out
+
+
 def centroid_histograms(emb: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Pair counts for the mean embedding of k photos of a person: against every other person's face
     (different-person pairs) and against that person's remaining photos (same-person pairs)."""
@@ -57,9 +65,7 @@ def centroid_histograms(emb: np.ndarray, labels: np.ndarray, k: int) -> tuple[np
     impostor = np.zeros(nbins, np.int64)
     genuine = np.zeros(nbins, np.int64)
     sq = (emb * emb).sum(1)
-    by_person: dict[int, list[int]] = {}
-    for i, lab in enumerate(labels):
-        by_person.setdefault(int(lab), []).append(i)
+    by_person = photos_by_person(labels)
     for lab, idx in by_person.items():
         if len(idx) < k + 1:
             continue
@@ -80,9 +86,7 @@ def identity_histograms(emb: np.ndarray, labels: np.ndarray, k1: int, k2: int) -
     first k2 are the identity and the rest, in disjoint groups of k1, are the searcher.
     """
     nbins = int(round(MAX_DISTANCE / STEP)) + 1
-    by_person: dict[int, list[int]] = {}
-    for i, lab in enumerate(labels):
-        by_person.setdefault(int(lab), []).append(i)
+    by_person = photos_by_person(labels)
     ids = {lab: idx[:k2] for lab, idx in by_person.items() if len(idx) >= k2}
     id_labels = np.fromiter(ids, np.int64)
     cents = np.stack([emb[idx].mean(0) for idx in ids.values()])

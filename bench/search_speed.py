@@ -72,6 +72,18 @@ def timed(fn, repeats: int) -> dict:
     return {"median_ms": round(1e3 * statistics.median(ts), 2), "min_ms": round(1e3 * min(ts), 2), "repeats": repeats}
 
 
+def threaded_read(fn, parts, settle: float = 0.0) -> float:
+    """Seconds to run fn over each part at once, a thread per part (numpy releases the GIL)."""
+    threads = [threading.Thread(target=fn, args=(p,)) for p in parts]
+    time.sleep(settle)
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return time.perf_counter() - t
+
+
 def bandwidth() -> dict:
     """Streaming-read bandwidth in GB/s (1e9 bytes) over a 2 GB array, best of 5, one thread and all cores.
 
@@ -85,16 +97,7 @@ def bandwidth() -> dict:
     pieces = np.array_split(arr, cores)
 
     def best_of_5(fn, parts) -> float:
-        ts = []
-        for _ in range(5):
-            threads = [threading.Thread(target=fn, args=(p,)) for p in parts]
-            t = time.perf_counter()
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join()
-            ts.append(time.perf_counter() - t)
-        return round(BANDWIDTH_BYTES / min(ts) / 1e9, 2)
+        return round(BANDWIDTH_BYTES / min(threaded_read(fn, parts) for _ in range(5)) / 1e9, 2)
 
     kernels = {"sum": np.sum, "max": np.max, "dot": lambda x: np.dot(x, x)}
     out = {name: {"one_thread": best_of_5(fn, [arr]), "all_cores": best_of_5(fn, pieces)}
@@ -120,14 +123,7 @@ def paired_ratio(store: knn.EmbeddingStore, q: np.ndarray, repeats: int = 21) ->
     pieces = np.array_split(arr, os.cpu_count() or 1)
 
     def read(fn) -> float:
-        threads = [threading.Thread(target=fn, args=(p,)) for p in pieces]
-        time.sleep(SETTLE_S)
-        t = time.perf_counter()
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        return time.perf_counter() - t
+        return threaded_read(fn, pieces, SETTLE_S)
 
     kernels = {"sum": np.sum, "max": np.max, "dot": lambda x: np.dot(x, x)}
     knn.search(store, q, K)
