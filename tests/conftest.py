@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,3 +83,41 @@ def run_cli(*args: str, check: bool = False, timeout: float = 300) -> subprocess
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+# How a camera stores an upright picture for each EXIF orientation (tag 0x0112): the inverse of
+# what a viewer does to show it upright (EXIF 2.3).
+EXIF_TO_STORED = {
+    1: lambda u: u,
+    2: lambda u: u[:, ::-1],
+    3: lambda u: u[::-1, ::-1],
+    4: lambda u: u[::-1, :],
+    5: lambda u: u.transpose(1, 0, 2),
+    6: lambda u: np.rot90(u, k=1),
+    7: lambda u: u[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda u: np.rot90(u, k=-1),
+}
+
+
+@contextlib.contextmanager
+def deadline(seconds: int, what: str = "no answer (a hang)"):
+    """Raise TimeoutError in this (main) thread after `seconds`: a hang fails instead of blocking."""
+    def expired(signum, frame):
+        raise TimeoutError(f"{what}: more than {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.fixture(scope="module")
+def module_home(request, tmp_path_factory):
+    """One data home for a whole test module and its subprocesses (the ONNX model is cached there once)."""
+    home = tmp_path_factory.mktemp(f"home_{request.module.__name__}")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXPOSURE_HOME", str(home))
+        yield home

@@ -26,13 +26,11 @@ Notes on single cases:
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import re
 import shutil
-import signal
 import stat
 import struct
 import subprocess
@@ -44,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DATASET, run_cli
+from conftest import EXIF_TO_STORED, SAMPLE_DATASET, deadline, run_cli
 from PIL import Image
 
 import exposure
@@ -104,17 +102,6 @@ def _png_rgb16(rgb8: np.ndarray) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(raw)) + _png_chunk(b"IEND", b"")
 
 
-# How a camera stores an upright picture for each EXIF orientation (the inverse of what viewers do).
-TO_STORED = {
-    1: lambda u: u,
-    2: lambda u: u[:, ::-1],
-    3: lambda u: u[::-1, ::-1],
-    4: lambda u: u[::-1, :],
-    5: lambda u: u.transpose(1, 0, 2),
-    6: lambda u: np.rot90(u, k=1),
-    7: lambda u: u[::-1, ::-1].transpose(1, 0, 2),
-    8: lambda u: np.rot90(u, k=-1),
-}
 UPRIGHT_SHAPE = (250, 210, 3)  # not square: a rotation that is not undone changes the shape
 
 
@@ -174,7 +161,7 @@ def build_corpus(folder: Path) -> dict[str, Case]:
         exif = Image.Exif()
         exif[0x0112] = o
         add(f"exif_orientation_{o}", Case(f"orientation_{o}.jpg", "face", who="Eileen_Collins", orientation=o),
-            _encode(TO_STORED[o](upright), "JPEG", quality=92, exif=exif.tobytes()))
+            _encode(EXIF_TO_STORED[o](upright), "JPEG", quality=92, exif=exif.tobytes()))
     add("greyscale", Case("grey.jpg", "face", who="Eileen_Collins"),
         _encode(np.asarray(Image.fromarray(collins).convert("L")), "JPEG", quality=92))
     add("one_pixel", Case("one_pixel.png", "noface"), _encode(np.full((1, 1, 3), 128, np.uint8), "PNG"))
@@ -210,21 +197,6 @@ def build_corpus(folder: Path) -> dict[str, Case]:
 
 def _root_reads_everything() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-@contextlib.contextmanager
-def _deadline(seconds: int):
-    """Raise TimeoutError in this (main) thread after `seconds`: a hang fails instead of blocking."""
-    def expired(signum, frame):
-        raise TimeoutError(f"no answer within {seconds} s (hang)")
-
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def _dac_drop_works(folder: Path) -> str | None:
@@ -276,15 +248,6 @@ def corpus(tmp_path_factory) -> tuple[Path, dict[str, Case], str | None]:
     folder = base / "camera_roll"
     cases = build_corpus(folder)
     return folder, cases, _dac_drop_works(base)
-
-
-@pytest.fixture(scope="module")
-def module_home(tmp_path_factory):
-    """One data home for this module's subprocesses (the ONNX model is cached there once)."""
-    home = tmp_path_factory.mktemp("home_bad_inputs")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EXPOSURE_HOME", str(home))
-        yield home
 
 
 @pytest.fixture(scope="module")
@@ -382,7 +345,7 @@ def test_python_api_gives_a_result_or_one_clear_error(corpus, sample_index, cid)
         assert outcomes[0] == ["ok", 0, False] and outcomes[1] == ["ok", 0, False], outcomes
         assert outcomes[2][0] == "NoFaceError" and "no face found" in outcomes[2][1] and outcomes[2][2], outcomes
         return
-    with _deadline(API_SECONDS):
+    with deadline(API_SECONDS):
         _api_outcome(path, case, sample_index)
 
 

@@ -40,15 +40,6 @@ SEED = int(os.environ.get("EXPOSURE_CRASH_SEED", random.SystemRandom().randrange
 
 
 @pytest.fixture(scope="module")
-def module_home(tmp_path_factory):
-    """One data home for this module's builds (the ONNX model is cached there once)."""
-    home = tmp_path_factory.mktemp("home_crash")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EXPOSURE_HOME", str(home))
-        yield home
-
-
-@pytest.fixture(scope="module")
 def dataset(request, tmp_path_factory) -> Path:
     """~60 images in folders per person: LFW people when LFW is here, else copies of sample_data."""
     data = tmp_path_factory.mktemp("crash") / "data"

@@ -30,7 +30,6 @@ import io
 import itertools
 import json
 import os
-import signal
 import struct
 import tarfile
 import tempfile
@@ -40,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import deadline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -79,20 +79,6 @@ def _no_hang():
     faulthandler.dump_traceback_later(600, exit=True)
     yield
     faulthandler.cancel_dump_traceback_later()
-
-
-@contextlib.contextmanager
-def time_limit(seconds: int = PER_EXAMPLE_SECONDS):
-    def expired(signum, frame):
-        raise TimeoutError(f"example took more than {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 # ---------------------------------------------------------------- mutations
@@ -177,7 +163,7 @@ JPEG = _image("JPEG", quality=70)
 
 
 def _check_decode(data: bytes, name: str) -> None:
-    with time_limit():
+    with deadline(PER_EXAMPLE_SECONDS, "one example"):
         try:
             photo = decode_photo(data, name)
         except PhotoError as e:
@@ -209,7 +195,7 @@ def test_decode_photo_arbitrary_bytes(data):
 
 def _exercise(open_source: Callable[[], object]) -> None:
     """Open a source and read its first items: a valid result or an accepted, one-line error."""
-    with time_limit():
+    with deadline(PER_EXAMPLE_SECONDS, "one example"):
         try:
             source = open_source()
             items = list(itertools.islice(source.items(), ITEMS_READ))
@@ -229,7 +215,7 @@ def _exercise(open_source: Callable[[], object]) -> None:
 
 
 def _detect_is_a_bool(module, path: Path) -> None:
-    with time_limit():
+    with deadline(PER_EXAMPLE_SECONDS, "one example"):
         assert module.detect(path) in (True, False)
 
 
@@ -307,7 +293,7 @@ def test_recordio_idx_mutated(idx):
 @given(record=st.binary(max_size=200), offset=st.integers(0, 300))
 def test_recordio_low_level_readers(record, offset):
     """unpack / read_record / read_labels on any bytes: a result or ValueError."""
-    with time_limit():
+    with deadline(PER_EXAMPLE_SECONDS, "one example"):
         for call in (lambda: recordio.unpack(record), lambda: recordio.read_record(io.BytesIO(record), offset),
                      lambda: recordio.read_labels(io.BytesIO(record), offset)):
             try:

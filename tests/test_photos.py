@@ -8,7 +8,7 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import MY_PHOTO, SAMPLE_DATASET
+from conftest import EXIF_TO_STORED, MY_PHOTO, SAMPLE_DATASET
 from PIL import Image
 
 from exposure import PhotoError, find_faces, load_photo
@@ -22,18 +22,6 @@ def upright() -> np.ndarray:
     return load_photo(MY_PHOTO).pixels[40:300, 120:320].copy()
 
 
-# How a viewer turns the stored pixels upright for each EXIF orientation (EXIF 2.3, tag 0x0112),
-# and so how a camera stores an upright picture: the inverse.
-TO_STORED = {
-    1: lambda u: u,
-    2: lambda u: u[:, ::-1],
-    3: lambda u: u[::-1, ::-1],
-    4: lambda u: u[::-1, :],
-    5: lambda u: u.transpose(1, 0, 2),
-    6: lambda u: np.rot90(u, k=1),
-    7: lambda u: u[::-1, ::-1].transpose(1, 0, 2),
-    8: lambda u: np.rot90(u, k=-1),
-}
 
 
 def encode(pixels: np.ndarray, fmt: str, **kw) -> bytes:
@@ -50,7 +38,7 @@ def diff(a: np.ndarray, b: np.ndarray) -> float:
 def test_all_exif_orientations_come_out_upright(upright, orientation):
     exif = Image.Exif()
     exif[0x0112] = orientation
-    data = encode(TO_STORED[orientation](upright), "JPEG", quality=95, exif=exif.tobytes())
+    data = encode(EXIF_TO_STORED[orientation](upright), "JPEG", quality=95, exif=exif.tobytes())
     photo = load_photo(data, name=f"orientation{orientation}.jpg")
     assert photo.exif_orientation == orientation
     assert photo.pixels.shape == upright.shape

@@ -109,15 +109,12 @@ NO_MOUNTNS = _works(["unshare", "-m", "--propagation", "private", "true"])
 
 
 @pytest.fixture(scope="module")
-def module_home(tmp_path_factory):
-    """A data home that already holds the ONNX model (built once for this module)."""
-    home = tmp_path_factory.mktemp("home_privacy")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EXPOSURE_HOME", str(home))
-        from exposure.encoders.onnx_resnet import model_file
+def module_home(module_home):
+    """The module's data home (conftest), already holding the ONNX model."""
+    from exposure.encoders.onnx_resnet import model_file
 
-        model_file()  # builds models/*.onnx in this home
-        yield home
+    model_file()  # builds models/*.onnx in this home
+    return module_home
 
 
 # ---------------------------------------------------------------- no network
