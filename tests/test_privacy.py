@@ -240,10 +240,18 @@ def test_check_writes_nothing_to_tmp(sample_index, tmp_path):
         (fake_tmp / d).mkdir(parents=True)
     shutil.copytree(sample_index, fake_tmp / "index")
     shutil.copy(MY_PHOTO, fake_tmp / "photos" / "me.jpg")
+    # A checkout (and its .venv) under /tmp would be hidden too: bind it back into place, through
+    # a private tmpfs on /mnt that keeps the real /tmp reachable (mount points made beforehand).
+    keep = [p.relative_to("/tmp") for p in {REPO.resolve(), Path(sys.prefix).resolve()} if Path("/tmp") in p.parents]
+    keep = [k for k in keep if not any(o != k and o in k.parents for o in keep)]
+    for k in keep:
+        (fake_tmp / k).mkdir(parents=True)
+    rebind = "".join(f' && mount --bind "/mnt/tmp/{k}" "/tmp/{k}"' for k in keep)
+    script = ('mount -t tmpfs none /mnt && mkdir /mnt/tmp && mount --bind /tmp /mnt/tmp && ' if keep else "")
+    script += f'mount --bind "$0" /tmp{rebind} && cd /tmp/cwd && exec "$@"'
     log = fake_tmp / "audit.jsonl"
     before = _snapshot(fake_tmp)
-    cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
-           'mount --bind "$0" /tmp && cd /tmp/cwd && exec "$@"', str(fake_tmp),
+    cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, str(fake_tmp),
            *_hooked(Path("/tmp/audit.jsonl"), "check", "/tmp/photos/me.jpg", "--index", "/tmp/index")]
     env = _env(Path("/tmp/home"))
     env.pop("TMPDIR", None)
