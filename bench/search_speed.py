@@ -4,7 +4,9 @@ Synthetic embeddings at dlib's scale (a shared mean direction plus per-dimension
 about 1.2-1.7 like LFW's), written once as exposure.knn stores (float32 and float16) under
 build/bench/search/ and memory-mapped. One query, warm page cache, median of repeats, for
 (a) knn.search over the float32 store, (b) over the float16 store, (c) the naive numpy reference
-`np.linalg.norm(E - q, axis=1)` + argpartition on the same memory-mapped float32 matrix.
+`np.linalg.norm(E - q, axis=1)` + argpartition on the same embeddings as a memory-mapped row-major
+(n, 128) float32 file (up to 1M faces). `layout_1M`: the product alone (−2 q·e for every row) over
+that row-major file and over the store's dimension-major tiles, which is why the store is tiled.
 Memory bandwidth: `arr.sum()` over a 2 GB array, best of 5, in one thread and split over all
 cores (threads; numpy releases the GIL); the bound for 1M x 128 float32 is 512 MB / bandwidth.
 The 1M timings are repeated in a process with OPENBLAS_NUM_THREADS=1: OpenBLAS's second thread
@@ -17,6 +19,7 @@ Also float16's effect on verdicts over real LFW embeddings when build/bench/lfw-
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -55,11 +58,38 @@ def synthetic_chunks(n: int, seed: int = SEED, chunk: int = 250_000):
 def store_for(n: int, dtype: str) -> knn.EmbeddingStore:
     """The synthetic store of n faces in this dtype, written once and reused by later runs."""
     folder = work_dir() / "search" / f"n{n}-{dtype}"
-    source = f"synthetic v2 seed={SEED} n={n}"
+    source = f"synthetic v2 seed={SEED} n={n} tile_rows={knn.TILE_ROWS}"
     try:
         return knn.open_store(folder, source=source)
     except knn.StoreError:
         return knn.write_store(folder, synthetic_chunks(n), dtype, source=source)
+
+
+def row_major(n: int) -> np.ndarray:
+    """The float32 store's rows as a plain row-major (n, 128) file, memory-mapped (written once)."""
+    store = store_for(n, "float32")
+    path = work_dir() / "search" / f"n{n}-rows.f32"
+    if not path.exists() or path.stat().st_size != n * knn.DIM * 4:
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            for s in range(0, n, 262_144):
+                f.write(store.matrix[s:s + 262_144].tobytes())
+        tmp.replace(path)
+    return np.memmap(path, np.float32, "r", shape=(n, knn.DIM))
+
+
+def layout(n: int, repeats: int = 11) -> dict:
+    """The product −2 q·e alone over row-major rows (one gemv) and over the store's tiles (a gemv per tile)."""
+    rows, tiles = row_major(n), store_for(n, "float32").matrix
+    qm2 = -2.0 * query()
+    out = np.empty(n, np.float32)
+
+    def by_tiles():
+        for first, tile in tiles.tiles():
+            np.matmul(qm2, tile, out=out[first:first + tile.shape[1]])
+
+    return {"faces": n, "row_major_one_gemv": timed(lambda: np.matmul(rows, qm2, out=out), repeats),
+            "tiles_gemv_per_tile": timed(by_tiles, repeats), "tile_rows": tiles.tile_rows}
 
 
 def timed(fn, repeats: int) -> dict:
@@ -201,7 +231,8 @@ def main() -> None:
                "prepare_s": round(prepare_s, 1)}
         row.update(time_knn(n))
         if n * knn.DIM * 4 * 2 < ram // 4:  # E - q is a full-size temporary
-            row["naive_numpy"] = timed(lambda m=s32.matrix: naive(m, q), max(3, repeats // 3))
+            rows = row_major(n)
+            row["naive_numpy"] = timed(functools.partial(naive, rows, q), max(3, repeats // 3))
         else:
             row["naive_numpy"] = None
             notes.append(f"naive numpy skipped at {n:,} faces: `E - q` would allocate {n * 512 / 1e9:.1f} GB")
@@ -209,7 +240,7 @@ def main() -> None:
         _, i16 = knn.search(s16, q, K)
         row["same_top5_float16"] = bool((i32 == i16).all())
         if row["naive_numpy"] is not None:
-            row["same_top5_naive"] = bool((naive(s32.matrix, q) == i32[0]).all())
+            row["same_top5_naive"] = bool((naive(rows, q) == i32[0]).all())
         if s32.path.stat().st_size * 1.2 > ram:
             notes.append(f"{n:,} faces: the float32 store is about as large as RAM, so its page cache is not warm")
         results.append(row)
@@ -230,6 +261,7 @@ def main() -> None:
                 "float16_ratio": round(r["knn_float16"]["median_ms"] / b16, 2),
             }
     paired = paired_ratio(store_for(1_000_000, "float32"), q) if 1_000_000 in by_n else None
+    layouts = layout(1_000_000) if 1_000_000 in by_n else None
     single = one_blas_thread(1_000_000) if 1_000_000 in by_n else None
     if single:
         b32 = 1_000_000 * knn.DIM * 4 / (bw["best_GBps"] * 1e9) * 1e3
@@ -246,12 +278,13 @@ def main() -> None:
     result = {
         "k": K,
         "queries": 1,
-        "chunk_rows": knn.DEFAULT_CHUNK_ROWS,
+        "tile_rows": knn.TILE_ROWS,
         "sizes": results,
         "memory_bandwidth": bw,
         "openblas_threads_env": os.environ.get("OPENBLAS_NUM_THREADS"),
         "bandwidth_bound_1M": bound,
         "paired_with_reads_1M": paired,
+        "layout_1M": layouts,
         "one_blas_thread_1M": single,
         "float16_on_lfw": lfw,
         "load_average_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
@@ -263,8 +296,9 @@ def main() -> None:
         "Search latency: exact, chunked, memory-mapped",
         "`python bench/search_speed.py`: 1 query, top 5, over synthetic dlib-scale embeddings stored as "
         "exposure.knn stores under build/bench/search/ and memory-mapped (warm page cache), median of repeats: "
-        "knn.search over the float32 and the float16 store, and the naive `np.linalg.norm(E - q, axis=1)` + "
-        "argpartition. Memory bandwidth is `arr.sum()` over 2 GB, best of 5, in one thread and split over all "
+        "knn.search over the float32 and the float16 store (tiles of `tile_rows` rows stored dimension-major), and "
+        "the naive `np.linalg.norm(E - q, axis=1)` + argpartition over a row-major copy. `layout_1M` times the "
+        "product alone over row-major rows (one gemv) and over the tiles: the reason the store is tiled. Memory bandwidth is `arr.sum()` over 2 GB, best of 5, in one thread and split over all "
         "cores; the bound for 1M faces is 512 MB (256 MB in float16) / bandwidth, and the ratio is the median "
         "latency over it (the goal: at most 1.3; `float32_ratio_best_run` compares the search's best run with the "
         "bound's best, like for like; `paired_with_reads_1M` times each search back to back with reads of a 512 MB "

@@ -3,15 +3,19 @@
 An index's embeddings can be kept, beside its Parquet shards, as one flat file that is memory-mapped
 instead of loaded, so an index larger than RAM can be searched with flat memory use:
 
-    index_dir/embeddings.json    the header: n, dim, dtype, byte sizes, sha256, and `source` (what
-                                 the store was made from, e.g. a fingerprint of the index's shards)
-    index_dir/embeddings.f32     (or .f16) the (n, 128) row-major little-endian matrix, followed
-                                 by the n squared norms ||e||² as float32
+    index_dir/embeddings.json    the header: n, dim, dtype, tile_rows, byte sizes, sha256, and
+                                 `source` (what the store was made from, e.g. a fingerprint of the
+                                 index's shards)
+    index_dir/embeddings.f32     (or .f16) the n rows in tiles of `tile_rows` rows, each tile stored
+                                 dimension-major as a (128, w) little-endian array (the last tile
+                                 may be narrower), followed by the n squared norms ||e||² as float32
 
-The squared norms are stored so that a search reads each embedding once: distances come from
-||q||² + ||e||² − 2 q·e, the product by BLAS over a chunk of rows at a time; computing ||e||² on
-the fly would read every chunk a second time. The store is derived data: the Parquet shards stay
-the source of truth, and a store that is missing or whose `source` differs is rebuilt from them.
+Tiles, not rows: one query against a tile is BLAS's column-wise gemv (y += q_j × column j, no
+horizontal sums), which streams the file at memory speed; the same product over (n, 128) rows
+ran at ~1.8× the memory-bandwidth bound (bench/search_speed.py). A row is still read cheaply: its
+128 values lie in one tile. The squared norms are stored so that a search reads each embedding
+once: distances come from ||q||² + ||e||² − 2 q·e. The store is derived data: the Parquet shards
+stay the source of truth, and a store that is missing, stale or of an older layout is rebuilt from them.
 
 `search` is exact (it equals brute force; the final k distances are recomputed directly as
 ||q − e||, free of the cancellation of the expanded form). float16 storage halves the file; its
@@ -37,8 +41,9 @@ DIM = 128
 HEADER_NAME = "embeddings.json"
 DATA_NAMES = {"float32": "embeddings.f32", "float16": "embeddings.f16"}
 FORMAT = "exposure-embeddings"
-FORMAT_VERSION = 1
-DEFAULT_CHUNK_ROWS = 32768  # 16 MiB of float32 rows: fewer per-chunk steps, still within a 32 MiB L3 (bench/search_speed.py)
+FORMAT_VERSION = 2  # 1: row-major (n, 128); 2: dimension-major tiles
+TILE_ROWS = 16384  # 8 MiB float32 tiles: 8k-row ones scanned ~8% slower, 32k-row ones no faster (bench/search_speed.py)
+DEFAULT_CHUNK_ROWS = 32768  # rows per step over a plain array; a store is read a tile at a time at most
 _QUICK_BYTES = 1 << 16  # header `quick_sha256`: first and last 64 KiB of the data file
 
 # float16 -> float32 exactly, with three integer passes (numpy's own cast is ~5x slower): the sign-
@@ -55,13 +60,94 @@ class StoreError(BadIndexError):
 # ---------------------------------------------------------------- the store
 
 
+class TiledRows:
+    """A store's (n, 128) matrix, memory-mapped as dimension-major tiles: indexed like a read-only array.
+
+    `m[i]`, `m[a:b]`, `m[int_array]`, `m[bool_mask]` give rows as an ndarray in the stored dtype,
+    reading only their tiles; `np.asarray(m)` copies the whole matrix into memory (small indexes).
+    `tiles()` yields the (128, w) tiles themselves, which is what a scan reads.
+    """
+
+    ndim = 2
+
+    def __init__(self, full: np.ndarray | None, tail: np.ndarray | None, n: int, dtype: np.dtype, tile_rows: int):
+        self._full = full  # (tiles, 128, tile_rows) or None
+        self._tail = tail  # (128, n % tile_rows) or None
+        self._split = 0 if full is None else full.shape[0] * tile_rows  # rows held by the full tiles
+        self.shape = (n, DIM)
+        self.dtype = np.dtype(dtype)
+        self.tile_rows = tile_rows
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"TiledRows(shape={self.shape}, dtype={self.dtype}, tile_rows={self.tile_rows})"
+
+    def tiles(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, (128, w) tile) in row order."""
+        if self._full is not None:
+            for t in range(self._full.shape[0]):
+                yield t * self.tile_rows, self._full[t]
+        if self._tail is not None:
+            yield self._split, self._tail
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, tuple):  # rows, then the rest on the rows
+            return self[key[0]][(slice(None), *key[1:])]
+        n = self.shape[0]
+        if isinstance(key, slice) and key.step in (None, 1):
+            start, stop, _ = key.indices(n)
+            return self._range(start, max(start, stop))
+        if isinstance(key, slice):
+            return self._gather(np.arange(*key.indices(n), dtype=np.int64))
+        idx = np.asarray(key)
+        if idx.size == 0 and idx.dtype != bool:  # [] is float64 to numpy
+            idx = idx.astype(np.int64)
+        if idx.dtype == bool:
+            if idx.shape != (n,):
+                raise IndexError(f"boolean index of shape {idx.shape} for {n} rows")
+            return self._gather(np.flatnonzero(idx))
+        if not np.issubdtype(idx.dtype, np.integer):
+            raise IndexError(f"rows are indexed by integers, slices or a boolean mask, not {idx.dtype}")
+        if idx.size and not (-n <= idx.min() and idx.max() < n):
+            raise IndexError(f"row index out of bounds for {n} rows")
+        rows = self._gather(np.where(idx < 0, idx + n, idx).astype(np.int64, copy=False).ravel())
+        return rows.reshape(*idx.shape, DIM)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = self._range(0, self.shape[0])
+        return whole if dtype is None else whole.astype(dtype, copy=False)
+
+    def astype(self, dtype) -> np.ndarray:
+        return np.asarray(self, dtype=dtype)
+
+    def _range(self, start: int, stop: int) -> np.ndarray:
+        out = np.empty((stop - start, DIM), self.dtype)
+        for first, tile in self.tiles():
+            a, b = max(start, first), min(stop, first + tile.shape[1])
+            if a < b:
+                out[a - start:b - start] = tile[:, a - first:b - first].T
+        return out
+
+    def _gather(self, idx: np.ndarray) -> np.ndarray:
+        out = np.empty((len(idx), DIM), self.dtype)
+        in_full = idx < self._split
+        if in_full.any():
+            i = idx[in_full]
+            out[in_full] = self._full[i // self.tile_rows, :, i % self.tile_rows]
+        if not in_full.all():
+            out[~in_full] = self._tail[:, idx[~in_full] - self._split].T
+        return out
+
+
 @dataclass
 class EmbeddingStore:
     """An opened embedding store: the (n, 128) matrix and its squared norms, memory-mapped read-only."""
 
     path: Path  # the data file
     header: dict
-    matrix: np.ndarray  # (n, 128) float32 or float16, an np.memmap (a plain array when n == 0)
+    matrix: TiledRows  # (n, 128) float32 or float16, memory-mapped tile by tile
     sqnorms: np.ndarray  # (n,) float32, ||e||² of each row as stored
 
     @property
@@ -121,12 +207,12 @@ def _chunks_of(embeddings, chunk_rows: int) -> Iterator[np.ndarray]:
 
 def write_store(index_dir: str | os.PathLike, embeddings: np.ndarray | Iterable[np.ndarray],
                 dtype: str = "float32", *, source: str | None = None,
-                chunk_rows: int = DEFAULT_CHUNK_ROWS) -> EmbeddingStore:
+                tile_rows: int = TILE_ROWS) -> EmbeddingStore:
     """Write the embedding store of an index folder, atomically; returns it opened.
 
     `embeddings` is an (n, 128) array or an iterable of (m, 128) arrays (e.g. one per shard), so a
-    store larger than RAM is written with flat memory. `source` is recorded in the header (use
-    `shards_fingerprint(manifest["shards"])`) so a reader can tell a stale store.
+    store larger than RAM is written with flat memory (one tile at a time). `source` is recorded in
+    the header (use `shards_fingerprint(manifest["shards"])`) so a reader can tell a stale store.
 
     Crash safety: the matrix and norms go to a temp file that is fsynced; the old header is
     removed before the temp file is renamed over the data file, and the new header is written
@@ -135,6 +221,9 @@ def write_store(index_dir: str | os.PathLike, embeddings: np.ndarray | Iterable[
     """
     if dtype not in DATA_NAMES:
         raise ValueError(f"dtype must be one of {sorted(DATA_NAMES)}, not {dtype!r}")
+    tile_rows = int(tile_rows)
+    if tile_rows < 1:
+        raise ValueError("tile_rows must be >= 1")
     folder = Path(index_dir)
     folder.mkdir(parents=True, exist_ok=True)
     data_path = folder / DATA_NAMES[dtype]
@@ -144,24 +233,37 @@ def write_store(index_dir: str | os.PathLike, embeddings: np.ndarray | Iterable[
     tmp_norms = folder / f".{data_path.name}.norms.{tag}"
     np_dtype = np.dtype(dtype).newbyteorder("<")
     digest = hashlib.sha256()
-    n = 0
+    tile = np.empty((tile_rows, DIM), np_dtype)  # rows gathered until a tile is full
+    filled = n = 0
+
+    def flush(f, rows: int) -> None:
+        raw = np.ascontiguousarray(tile[:rows].T).tobytes()  # (128, rows): dimension-major
+        digest.update(raw)
+        f.write(raw)
+
     try:
         with open(tmp, "wb") as f, open(tmp_norms, "w+b") as fn:
-            for chunk in _chunks_of(embeddings, chunk_rows):
+            for chunk in _chunks_of(embeddings, tile_rows):
                 if chunk.ndim != 2 or chunk.shape[1] != DIM:
                     raise ValueError(f"embeddings must have shape (n, {DIM}), got a chunk of shape {chunk.shape}")
                 with np.errstate(over="ignore"):  # beyond float16's range: caught just below
-                    stored = np.ascontiguousarray(chunk, dtype=np_dtype)
+                    stored = np.asarray(chunk, dtype=np_dtype)
                 if not np.isfinite(stored).all():
                     raise ValueError(f"embeddings {n}..{n + len(chunk)} hold a non-finite value"
                                      + (" (beyond float16's range)" if dtype == "float16" else ""))
                 wide = stored.astype(np.float32)
-                sq = np.einsum("ij,ij->i", wide, wide).astype("<f4")
-                raw = stored.tobytes()
-                digest.update(raw)
-                f.write(raw)
-                fn.write(sq.tobytes())
+                fn.write(np.einsum("ij,ij->i", wide, wide).astype("<f4").tobytes())
                 n += len(chunk)
+                while len(stored):
+                    take = min(tile_rows - filled, len(stored))
+                    tile[filled:filled + take] = stored[:take]
+                    stored = stored[take:]
+                    filled += take
+                    if filled == tile_rows:
+                        flush(f, filled)
+                        filled = 0
+            if filled:
+                flush(f, filled)
             fn.seek(0)
             while block := fn.read(1 << 22):
                 digest.update(block)
@@ -177,6 +279,8 @@ def write_store(index_dir: str | os.PathLike, embeddings: np.ndarray | Iterable[
             "n": n,
             "dim": DIM,
             "dtype": dtype,
+            "layout": "dimension-major tiles",
+            "tile_rows": tile_rows,
             "byte_order": "little",
             "sqnorms_offset": n * DIM * np_dtype.itemsize,
             "bytes": size,
@@ -243,10 +347,12 @@ def open_store(path: str | os.PathLike, *, source: str | None = None, verify: bo
     except (OSError, ValueError) as e:
         raise StoreError(f"{header_path}: damaged store header ({e})") from None
     if header.get("format") != FORMAT or header.get("version") != FORMAT_VERSION:
-        raise StoreError(f"{header_path}: not an embedding store of version {FORMAT_VERSION}")
-    dtype = header.get("dtype")
-    if dtype not in DATA_NAMES or header.get("dim") != DIM or header.get("byte_order") != "little":
-        raise StoreError(f"{header_path}: unsupported store layout (dtype {dtype!r}, dim {header.get('dim')!r})")
+        raise StoreError(f"{header_path}: not an embedding store of version {FORMAT_VERSION} (an older layout: rebuild it)")
+    dtype, tile_rows = header.get("dtype"), header.get("tile_rows")
+    if (dtype not in DATA_NAMES or header.get("dim") != DIM or header.get("byte_order") != "little"
+            or not isinstance(tile_rows, int) or tile_rows < 1):
+        raise StoreError(f"{header_path}: unsupported store layout (dtype {dtype!r}, dim {header.get('dim')!r}, "
+                         f"tile_rows {tile_rows!r})")
     if source is not None and header.get("source") != source:
         raise StoreError(f"{folder}: embedding store is stale (made from {header.get('source')!r}, not {source!r})")
     n = int(header["n"])
@@ -263,11 +369,18 @@ def open_store(path: str | os.PathLike, *, source: str | None = None, verify: bo
         raise StoreError(f"{data_path}: does not match its header: damaged or being rewritten")
     if verify and _file_hash(data_path) != header["sha256"]:
         raise StoreError(f"{data_path}: checksum differs from the header: damaged")
-    if n == 0:  # a zero-length file cannot be mapped
-        matrix, sqnorms = np.zeros((0, DIM), np_dtype), np.zeros(0, "<f4")
-    else:
-        matrix = np.memmap(data_path, dtype=np_dtype, mode="r", shape=(n, DIM))
-        sqnorms = np.memmap(data_path, dtype="<f4", mode="r", offset=offset, shape=(n,))
+    full_tiles, tail_rows = divmod(n, tile_rows)
+    full = tail = None
+    sqnorms = np.zeros(0, "<f4")
+    # plain ndarray views of the maps (which they keep open): slicing an np.memmap costs more per tile
+    if full_tiles:
+        full = np.asarray(np.memmap(data_path, dtype=np_dtype, mode="r", shape=(full_tiles, DIM, tile_rows)))
+    if tail_rows:
+        tail = np.asarray(np.memmap(data_path, dtype=np_dtype, mode="r", shape=(DIM, tail_rows),
+                                    offset=full_tiles * tile_rows * DIM * np_dtype.itemsize))
+    if n:  # a zero-length file cannot be mapped
+        sqnorms = np.asarray(np.memmap(data_path, dtype="<f4", mode="r", offset=offset, shape=(n,)))
+    matrix = TiledRows(full, tail, n, np_dtype, tile_rows)
     return EmbeddingStore(path=data_path, header=header, matrix=matrix, sqnorms=sqnorms)
 
 
@@ -285,10 +398,12 @@ def _as_queries(queries) -> np.ndarray:
     return q
 
 
-def _parts(store_or_array) -> tuple[np.ndarray, np.ndarray | None]:
-    """(matrix, squared norms or None) of a store or of a plain (n, 128) array."""
+def _parts(store_or_array) -> tuple[np.ndarray | TiledRows, np.ndarray | None]:
+    """(matrix, squared norms or None) of a store, of its TiledRows, or of a plain (n, 128) array."""
     if isinstance(store_or_array, EmbeddingStore):
         return store_or_array.matrix, store_or_array.sqnorms
+    if isinstance(store_or_array, TiledRows):
+        return store_or_array, None
     m = store_or_array if isinstance(store_or_array, np.ndarray) else np.asarray(store_or_array)
     if m.ndim != 2 or m.shape[1] != DIM:
         raise ValueError(f"embeddings must have shape (n, {DIM}), got {m.shape}")
@@ -297,47 +412,56 @@ def _parts(store_or_array) -> tuple[np.ndarray, np.ndarray | None]:
     return m, None
 
 
+def _blocks(matrix, chunk_rows: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, block) of at most chunk_rows rows, each block dimension-major (128, r): slices of
+    a store's tiles as they lie in the file, or the transposed view of a plain array's rows."""
+    if isinstance(matrix, TiledRows):
+        for first, tile in matrix.tiles():
+            for a in range(0, tile.shape[1], chunk_rows):
+                yield first + a, tile[:, a:a + chunk_rows]
+    else:
+        for start in range(0, matrix.shape[0], chunk_rows):
+            yield start, matrix[start:start + chunk_rows].T
+
+
 def _scan(store_or_array, q: np.ndarray, chunk_rows: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (start, d2) per chunk of rows: d2 (rows, q) = ||e||² − 2 q·e, i.e. the squared distance
+    """Yield (start, d2) per chunk of rows: d2 (q, rows) = ||e||² − 2 q·e, i.e. the squared distance
     minus ||q||². The d2 buffer is reused: use it before asking for the next chunk."""
     matrix, sqnorms = _parts(store_or_array)
     n = matrix.shape[0]
-    chunk_rows = max(1, min(int(chunk_rows), max(n, 1)))
+    chunk_rows = max(1, min(int(chunk_rows), max(n, 1), getattr(matrix, "tile_rows", n) or 1))
     half = matrix.dtype == np.float16
     if half and np.abs(q).max(initial=0) >= 2.0**14:  # q * 2**112 would overflow: widen with numpy's cast
-        half, wide = False, np.empty((chunk_rows, DIM), np.float32)
+        half, wide = False, np.empty(chunk_rows * DIM, np.float32)
     else:
-        wide = np.empty((chunk_rows, DIM), np.int32) if half else None
-    qm2 = np.ascontiguousarray((-2.0 * q).T)  # (128, q): the product gives −2 q·e directly
+        wide = np.empty(chunk_rows * DIM, np.int32) if half else None
+    qm2 = -2.0 * q  # (q, 128): the product gives −2 q·e directly
     if half:
         qm2 *= _F16_SCALE
     one = q.shape[0] == 1
-    d2 = np.empty((chunk_rows, q.shape[0]), np.float32)
-    for start in range(0, n, chunk_rows):
-        r = min(chunk_rows, n - start)
-        rows = matrix[start:start + r]
+    d2 = np.empty(chunk_rows * q.shape[0], np.float32)
+    for start, raw in _blocks(matrix, chunk_rows):
+        r = raw.shape[1]
+        block = raw
         if half:
-            bits = wide[:r]
-            np.copyto(bits, rows.view(np.int16))  # sign-extends
+            bits = wide[:r * DIM].reshape(raw.shape)
+            np.copyto(bits, raw.view(np.int16))  # sign-extends
             np.left_shift(bits, 13, out=bits)
             np.bitwise_and(bits, _F16_MASK, out=bits)
-            rows = bits.view(np.float32)  # x * 2**-112, exactly
-        elif rows.dtype == np.float16:  # very large queries: plain cast
-            np.copyto(wide[:r], rows)
-            rows = wide[:r]
-        out = d2[:r]
+            block = bits.view(np.float32)  # x * 2**-112, exactly
+        elif raw.dtype == np.float16:  # very large queries: plain cast
+            block = wide[:r * DIM].reshape(raw.shape)
+            np.copyto(block, raw)
+        out = d2[:q.shape[0] * r].reshape(q.shape[0], r)
         if one:
-            np.matmul(rows, qm2[:, 0], out=out[:, 0])  # sgemv
+            np.matmul(qm2[0], block, out=out[0])  # sgemv, column-wise over a tile: y += q_j × column j
         else:
-            np.matmul(rows, qm2, out=out)  # sgemm
+            np.matmul(qm2, block, out=out)  # sgemm
         if sqnorms is not None:
-            if one:  # 1-D: numpy's broadcast of (r, 1) + (r, 1) is several times slower
-                out[:, 0] += sqnorms[start:start + r]
-            else:
-                out += sqnorms[start:start + r, None]
-        else:  # a plain array: norms on the fly (one more pass over the chunk, still in cache)
-            w = rows if rows.dtype == np.float32 and not half else np.asarray(matrix[start:start + r], np.float32)
-            out += np.einsum("ij,ij->i", w, w)[:, None]
+            out += sqnorms[start:start + r]
+        else:  # no stored norms: computed on the fly (one more pass over the block, still in cache)
+            w = raw if raw.dtype == np.float32 else raw.astype(np.float32)
+            out += np.einsum("ij,ij->j", w, w)
         yield start, out
 
 
@@ -368,12 +492,12 @@ def search(store_or_array, queries, k: int, *, chunk_rows: int = DEFAULT_CHUNK_R
     limit = np.full(nq, np.inf, np.float32)  # partial d2 of the k-th best so far
     for start, d2 in _scan(store_or_array, q, chunk_rows):
         if np.isfinite(limit).all():
-            # one cheap test per chunk (a min over the column, in cache): most chunks hold no candidate
-            cols = np.flatnonzero(d2.min(0) < limit)
+            # one cheap test per chunk (a min over each query's row, in cache): most chunks hold no candidate
+            rows = np.flatnonzero(d2.min(1) < limit)
         else:
-            cols = range(nq)
-        for j in cols:
-            col = d2[:, j]
+            rows = range(nq)
+        for j in rows:
+            col = d2[j]
             cand = np.flatnonzero(col < limit[j])
             if len(cand) == 0:
                 continue
@@ -431,7 +555,7 @@ def iter_distances(store_or_array, queries, *, chunk_rows: int = DEFAULT_CHUNK_R
     q = _as_queries(queries)
     qn = (q.astype(np.float64) ** 2).sum(1).astype(np.float32)
     for start, d2 in _scan(store_or_array, q, chunk_rows):
-        m = (d2 + qn[None, :]).min(1)
+        m = (d2 + qn[:, None]).min(0)
         np.maximum(m, 0.0, out=m)
         yield start, np.sqrt(m, out=m)
 

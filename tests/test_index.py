@@ -141,7 +141,7 @@ def test_cli_index_reports_counts(tmp_path):
 def test_embeddings_are_memory_mapped_and_a_damaged_store_is_rebuilt(sample_index, tmp_path):
     out = shutil.copytree(sample_index, tmp_path / "ix")
     ix = open_index(out)
-    assert isinstance(ix.embeddings, np.memmap) and ix.store is not None
+    assert ix.store is not None and ix.embeddings is ix.store.matrix  # tiles memory-mapped from the store
     clean = np.array(ix.embeddings)
     del ix
     data = out / "embeddings.f32"
@@ -152,6 +152,10 @@ def test_embeddings_are_memory_mapped_and_a_damaged_store_is_rebuilt(sample_inde
     assert np.array_equal(np.array(again.embeddings), clean)  # rebuilt from the Parquet shards
     (out / "embeddings.json").unlink()
     assert np.array_equal(np.array(open_index(out).embeddings), clean)
+    header = json.loads((out / "embeddings.json").read_text())
+    (out / "embeddings.json").write_text(json.dumps({**header, "version": 1}))  # a store of the older row layout
+    assert np.array_equal(np.array(open_index(out).embeddings), clean)
+    assert json.loads((out / "embeddings.json").read_text())["version"] == 2  # rebuilt in the current layout
 
 
 def test_rerun_sets_a_damaged_shard_aside_and_redoes_its_images(tmp_path):

@@ -111,26 +111,64 @@ def test_all_distances_and_iter(tmp_path):
 # ---------------------------------------------------------------- the store
 
 
+@pytest.mark.parametrize("tile_rows", [100, 1234, 8192])
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
-def test_store_round_trip(tmp_path, dtype):
+def test_store_round_trip(tmp_path, dtype, tile_rows):
     e = faces(1234)
-    store = knn.write_store(tmp_path, e, dtype, source="abc")
+    store = knn.write_store(tmp_path, e, dtype, source="abc", tile_rows=tile_rows)
     assert (tmp_path / knn.DATA_NAMES[dtype]).is_file() and (tmp_path / knn.HEADER_NAME).is_file()
     header = json.loads((tmp_path / knn.HEADER_NAME).read_text())
     assert header["n"] == 1234 and header["dtype"] == dtype and header["source"] == "abc"
+    assert header["tile_rows"] == tile_rows and header["version"] == 2
     again = knn.open_store(tmp_path, source="abc", verify=True)
-    assert isinstance(again.matrix, np.memmap) and again.matrix.dtype == np.dtype(dtype)
+    assert isinstance(again.matrix, knn.TiledRows) and again.matrix.dtype == np.dtype(dtype)
+    assert again.shape == (1234, 128) and len(again.matrix) == 1234
     assert np.array_equal(np.asarray(again.matrix), e.astype(dtype))
     wide = e.astype(dtype).astype(np.float32)
     assert np.allclose(again.sqnorms, (wide.astype(np.float64) ** 2).sum(1), rtol=1e-6)
-    # the matrix is exactly a raw (n, 128) array at the start of the file
-    raw = np.fromfile(tmp_path / knn.DATA_NAMES[dtype], dtype=dtype, count=1234 * 128).reshape(1234, 128)
-    assert np.array_equal(raw, e.astype(dtype))
+    # the file is the tiles, each the (128, w) transpose of its rows, in order, then the norms
+    raw = np.fromfile(tmp_path / knn.DATA_NAMES[dtype], dtype=dtype, count=1234 * 128)
+    pos = 0
+    for first in range(0, 1234, tile_rows):
+        rows = e[first:first + tile_rows].astype(dtype)
+        assert np.array_equal(raw[pos:pos + rows.size].reshape(128, len(rows)), rows.T)
+        pos += rows.size
     q = faces(3, seed=5)
-    d, i = knn.search(again, q, 5, chunk_rows=100)
-    bd, bi = brute_topk(wide, q, 5)
-    assert (i == bi).all() and np.abs(d - bd).max() < 1e-6
+    for chunk_rows in (7, 100, 50_000):
+        d, i = knn.search(again, q, 5, chunk_rows=chunk_rows)
+        bd, bi = brute_topk(wide, q, 5)
+        assert (i == bi).all() and np.abs(d - bd).max() < 1e-6
+        assert np.allclose(knn.all_distances(again, q, chunk_rows=chunk_rows), brute(wide, q).min(0), atol=1e-3)
     assert store.sha256 == again.sha256
+
+
+def test_tiled_rows_index_like_an_array(tmp_path):
+    """A store's matrix answers the indexing an (n, 128) array does: rows read from their tiles."""
+    e = faces(250)
+    m = knn.write_store(tmp_path, e, tile_rows=64).matrix  # 3 full tiles and a tail of 58
+    cases = [5, -1, 249, slice(None), slice(60, 70), slice(200, None), slice(10, 5), slice(None, None, 7),
+             np.array([249, 0, 63, 64, 192, 191, 64]), [3, 3, 1], [], np.array([[1, 2], [-3, 70]]), np.int64(7), np.arange(250) % 3 == 0, (slice(1, 4), 5),
+             (np.array([7, 200]), slice(0, 3))]
+    for key in cases:
+        assert np.array_equal(m[key], e[key]), key
+    assert np.array_equal(m.astype(np.float64), e.astype(np.float64))
+    q = faces(2, seed=9)
+    d, i = knn.search(m, q, 5, chunk_rows=50)  # the matrix alone, without the stored norms
+    bd, bi = brute_topk(e, q, 5)
+    assert (i == bi).all() and np.abs(d - bd).max() < 1e-6
+    for bad in (250, -251, np.array([0, 250]), np.ones(249, bool), np.array([0.5])):
+        with pytest.raises(IndexError):
+            m[bad]
+
+
+def test_old_row_major_store_is_refused_as_older_layout(tmp_path):
+    knn.write_store(tmp_path, faces(10))
+    header_path = tmp_path / knn.HEADER_NAME
+    header = json.loads(header_path.read_text())
+    header["version"] = 1
+    header_path.write_text(json.dumps(header))
+    with pytest.raises(knn.StoreError, match="older layout"):
+        knn.open_store(tmp_path)
 
 
 def test_store_from_chunks_equals_store_from_array(tmp_path):
@@ -243,15 +281,18 @@ def test_float16_store_error_is_bounded(tmp_path):
     assert (i16 == bi).all() and np.abs(d16 - bd).max() < 1e-6
 
 
-def test_float16_widening_is_exact_for_every_value():
+@pytest.mark.parametrize("scale", [1.0, 2.0**15])  # 2**15: q * 2**112 would overflow, numpy's cast is used
+@pytest.mark.parametrize("kind", ["array", "store"])
+def test_float16_widening_is_exact_for_every_value(tmp_path, kind, scale):
     every = np.arange(2**16, dtype=np.uint16).view(np.float16)
     every = every[np.isfinite(every)]
     e = np.zeros((len(every) // 128 + 1, 128), np.float16)
     e.ravel()[: len(every)] = every
     q = np.zeros(128, np.float32)
-    q[0] = 1.0
-    # distance from a unit vector along dimension 0 to each row involves every stored value exactly
-    got = knn.all_distances(e, q, chunk_rows=37)
+    q[0] = scale
+    # distance from a vector along dimension 0 to each row involves every stored value exactly
+    m = e if kind == "array" else knn.write_store(tmp_path, e, "float16", tile_rows=100)
+    got = knn.all_distances(m, q, chunk_rows=37)
     want = brute(e.astype(np.float32), q)[0]
     assert np.allclose(got, want, rtol=1e-5, atol=1e-6)
 
@@ -264,7 +305,8 @@ def test_memory_stays_flat(tmp_path, dtype):
     """Searching a 200k x 128 memory-mapped store with 10k-row chunks allocates a few chunks, not the store."""
     n, chunk = 200_000, 10_000
     rng = np.random.default_rng(0)
-    store = knn.write_store(tmp_path, (rng.standard_normal((20_000, 128), np.float32) * 0.1 for _ in range(10)), dtype)
+    store = knn.write_store(tmp_path, (rng.standard_normal((20_000, 128), np.float32) * 0.1 for _ in range(10)), dtype,
+                            tile_rows=30_000)  # tiles larger than the chunks: chunks are slices of a tile
     store = knn.open_store(tmp_path)
     assert store.n == n
     chunk_bytes = chunk * 128 * 4
