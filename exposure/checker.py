@@ -238,21 +238,89 @@ def _identity_fields(people, identity) -> dict:
             "identity_expected_chance_matches": float(p["expected_chance_matches"])}
 
 
-def check(photos, indexes, top: int = 5, face=None, detector: str = "auto", encoder: str | None = None) -> CheckResult:
+def _prepare_in_child(send, *args) -> None:
+    """The forked side of `_prepare_beside`: prepare_queries, its result or its error sent back."""
+    try:
+        out = ("ok", prepare_queries(*args))
+    except Exception as e:  # noqa: BLE001 - raised again in the parent
+        out = ("error", e)
+    try:
+        send.send(out)
+    except Exception as e:  # noqa: BLE001 - e.g. an exception that cannot be pickled
+        send.send(("error", ExposureError(f"preparing the photos failed: {out[1] if out[0] == 'error' else e}")))
+    send.close()
+
+
+def _prepare_beside(photos, face, detector: str, encoder: str | None):
+    """Start prepare_queries in a forked process; returns (wait for its result, stop it).
+
+    For a cold start on several cores: loading dlib's models (~1 s, holding the GIL) runs in the
+    child while this process opens the indexes. The photos and faces come back through a pipe, in
+    memory: nothing is written to disk. None where fork is unavailable or unsafe (not Linux).
+    """
+    import multiprocessing
+    import sys
+
+    if not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2:
+        return None
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_prepare_in_child, args=(send, photos, face, detector, encoder), daemon=True)
+    child.start()
+    send.close()
+
+    def stop() -> None:
+        child.kill()
+        child.join()
+        receive.close()
+
+    def wait():
+        try:
+            kind, value = receive.recv()
+        except EOFError:
+            raise ExposureError(f"preparing the photos failed: the worker process ended ({child.exitcode})") from None
+        finally:
+            child.join()
+            receive.close()
+        if kind == "error":
+            raise value
+        return value
+
+    return wait, stop
+
+
+def _models_loaded() -> bool:
+    from exposure import models
+
+    return models.landmark_predictor.cache_info().currsize > 0
+
+
+def check(photos, indexes, top: int = 5, face=None, detector: str = "auto", encoder: str | None = None,
+          *, overlap: bool = False) -> CheckResult:
     """Search each index for the person in `photos` (all of one person); nothing is written to disk.
 
     `indexes` are index folders or opened Index objects. Returns the top `top` faces per index,
     even when none is a match, each with its verdict. The "auto" detector tries dlib's CNN
-    detector on a photo where HOG finds no face.
+    detector on a photo where HOG finds no face. `overlap` (the CLI's one-shot check): when the
+    face models are not loaded yet, prepare the photos in a forked process while the indexes open,
+    so a cold start uses two cores; a long-lived process (notebook, app) keeps its models instead.
     """
-    import pandas as pd
-
     if isinstance(indexes, (str, os.PathLike, Index)):
         indexes = [indexes]
-    opened = [ix if isinstance(ix, Index) else open_index(ix) for ix in indexes]
-    if not opened:
+    indexes = list(indexes)
+    if not indexes:
         raise ExposureError("no index given: build one with exposure index DATASET --out INDEX")
-    queries, skipped = prepare_queries(photos, face, detector, encoder)
+    beside = None
+    if overlap and not _models_loaded() and not all(isinstance(ix, Index) for ix in indexes):
+        beside = _prepare_beside(photos, face, detector, encoder)
+    try:
+        opened = [ix if isinstance(ix, Index) else open_index(ix) for ix in indexes]
+    except BaseException:
+        if beside:
+            beside[1]()
+        raise
+    queries, skipped = beside[0]() if beside else prepare_queries(photos, face, detector, encoder)
+    import pandas as pd  # after the fork: the import (~0.4 s) runs beside the models' loading
     found = [search(queries, ix, top) for ix in opened]
     return CheckResult(
         queries=queries,

@@ -78,7 +78,7 @@ def _check(args) -> int:
     from exposure.checker import check
 
     result = check(args.photos, args.index, top=args.top, face=None if args.face is None else args.face - 1,
-                   detector=args.detector, encoder=args.encoder)
+                   detector=args.detector, encoder=args.encoder, overlap=True)
     if args.json:
         print(json.dumps(result.to_records(), indent=1, ensure_ascii=False))
     else:

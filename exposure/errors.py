@@ -15,6 +15,9 @@ class PhotoError(ExposureError):
         self.reason = reason
         super().__init__(f"{source}: {reason}")
 
+    def __reduce__(self):  # picklable, so that it can come back from a worker process
+        return type(self), (self.source, self.reason)
+
 
 class NoFaceError(ExposureError):
     """None of the given photos shows a face that can be used."""

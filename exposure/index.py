@@ -589,7 +589,8 @@ def open_index(index_dir: str | os.PathLike, verify: bool = True) -> Index:
     for path, data in blobs:
         try:
             pf = pq.ParquetFile(pa.BufferReader(data))
-            present = [n for n in names if n in pf.schema_arrow.names]
+            have = set(pf.schema_arrow.names)  # schema_arrow is rebuilt at every access
+            present = [n for n in names if n in have]
             tables.append(_to_current_schema(pf.read(columns=present), names))
         except Exception as e:  # noqa: BLE001
             raise BadIndexError(f"{path}: shard unreadable ({e}); delete it and run exposure index again") from None

@@ -233,3 +233,36 @@ def test_misses_are_stated_with_an_interval_and_grow_with_the_dataset():
     small, big = search_power(1_000), search_power(10_000_000)
     assert small.match_line > big.match_line and small.missed < big.missed
     assert "not proof of absence" in big.sentence()
+
+
+def test_photos_prepared_in_a_forked_process_come_back_the_same(tmp_path):
+    """The CLI's cold start prepares the photos in a forked process: same faces, same errors, stoppable."""
+    from exposure.checker import _prepare_beside, prepare_queries
+
+    here, _ = prepare_queries([MY_PHOTO], None, "hog", None)
+    wait, _ = _prepare_beside([MY_PHOTO], None, "hog", None)
+    there, skipped = wait()
+    assert skipped == [] and len(there) == len(here) == 1
+    assert np.array_equal(there[0].face.embedding, here[0].face.embedding)
+    assert there[0].face.box == here[0].face.box and there[0].faces_found == here[0].faces_found
+    assert np.array_equal(there[0].photo.pixels, here[0].photo.pixels)
+    bad = tmp_path / "text.jpg"
+    bad.write_text("not a photo")
+    wait, _ = _prepare_beside([str(bad)], None, "hog", None)
+    with pytest.raises(PhotoError, match="not an image") as e:
+        wait()
+    assert e.value.source == str(bad)  # the error keeps its fields across the process boundary
+    wait, stop = _prepare_beside([MY_PHOTO], None, "hog", None)
+    stop()
+    with pytest.raises(Exception):  # noqa: B017 - a stopped preparation has no result
+        wait()
+
+
+def test_cli_check_with_cold_models_equals_the_library(sample_index):
+    """`exposure check` (models not loaded: photos prepared beside the index loading) gives check()'s verdicts."""
+    proc = run_cli("check", str(MY_PHOTO), "--index", str(sample_index), "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = check([MY_PHOTO], [sample_index])
+    got = [(r["image"], r["verdict"], round(r["distance"], 5)) for r in json.loads(proc.stdout)]
+    want = [(r.image, r.verdict, round(r.distance, 5)) for r in result.results.itertuples()]
+    assert got == want
