@@ -298,15 +298,18 @@ def main() -> None:
         "exposure.knn stores under build/bench/search/ and memory-mapped (warm page cache), median of repeats: "
         "knn.search over the float32 and the float16 store (tiles of `tile_rows` rows stored dimension-major), and "
         "the naive `np.linalg.norm(E - q, axis=1)` + argpartition over a row-major copy. `layout_1M` times the "
-        "product alone over row-major rows (one gemv) and over the tiles: the reason the store is tiled. Memory bandwidth is `arr.sum()` over 2 GB, best of 5, in one thread and split over all "
-        "cores; the bound for 1M faces is 512 MB (256 MB in float16) / bandwidth, and the ratio is the median "
-        "latency over it (the goal: at most 1.3; `float32_ratio_best_run` compares the search's best run with the "
-        "bound's best, like for like; `paired_with_reads_1M` times each search back to back with reads of a 512 MB "
-        "array split over both cores and gives the median of the per-pair ratios, which cancels the host's drift); the host's speed varies from hour to hour (the same 1M search measured 26-70 ms "
-        "median in five runs on 2026-11-22, with the bandwidth test slowing too), so compare numbers within one run; `one_blas_thread_1M` repeats the 1M timings with OPENBLAS_NUM_THREADS=1. `float16_on_lfw`: every LFW face searched for among all the "
-        "others, float16 store against float32 store: distance errors, changed top-1 / top-5, changed verdicts. "
-        "A load average near or above the number of cores means the machine was busy: the numbers are then "
-        "provisional.",
+        "product alone over row-major rows (one gemv) and over the tiles: the reason the store is tiled (the "
+        "row-major store of earlier versions searched 1M faces at 1.65-1.96x the bound in the paired measure). "
+        "Memory bandwidth: streaming reads (`sum`, `max`, `dot`) of a 2 GB array, best of 5, in one thread and "
+        "split over all cores; the bound for 1M faces is 512 MB (256 MB in float16) / bandwidth (`by_best`: the "
+        "fastest read, the strictest bound), and the ratio is the search's median latency over it (the goal: at "
+        "most 1.3; `float32_ratio_best_run` compares best with best). `paired_with_reads_1M` times each search "
+        "back to back with reads of a same-size array split over both cores, after a pause (OpenBLAS's threads "
+        "spin ~0.1 s after a call), and gives the median of the per-pair ratios, which cancels the host's drift "
+        "from hour to hour. `one_blas_thread_1M` repeats the 1M timings with OPENBLAS_NUM_THREADS=1. "
+        "`float16_on_lfw`: every LFW face searched for among all the others, float16 store against float32 "
+        "store: distance errors, changed top-1 / top-5, changed verdicts. A load average near or above the "
+        "number of cores means the machine was busy: the numbers are then provisional.",
     )
 
 
