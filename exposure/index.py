@@ -509,7 +509,7 @@ class Index:
     path: Path
     manifest: dict
     faces: pd.DataFrame  # noqa: F821
-    embeddings: np.ndarray  # (n_faces, 128) float32: memory-mapped from the store when there is one
+    embeddings: np.ndarray  # (n_faces, 128): with a store, its knn.TiledRows (memory-mapped, indexed like an array)
     store: object = None  # exposure.knn.EmbeddingStore, searched chunk by chunk with flat memory
 
     @property
