@@ -310,16 +310,16 @@ def check(photos, indexes, top: int = 5, face=None, detector: str = "auto", enco
     indexes = list(indexes)
     if not indexes:
         raise ExposureError("no index given: build one with exposure index DATASET --out INDEX")
-    beside = None
+    wait = stop = None  # the photos being prepared in another process, when they are
     if overlap and not _models_loaded() and not all(isinstance(ix, Index) for ix in indexes):
-        beside = _prepare_beside(photos, face, detector, encoder)
+        wait, stop = _prepare_beside(photos, face, detector, encoder) or (None, None)
     try:
         opened = [ix if isinstance(ix, Index) else open_index(ix) for ix in indexes]
     except BaseException:
-        if beside:
-            beside[1]()
+        if stop:
+            stop()
         raise
-    queries, skipped = beside[0]() if beside else prepare_queries(photos, face, detector, encoder)
+    queries, skipped = wait() if wait else prepare_queries(photos, face, detector, encoder)
     import pandas as pd  # after the fork: the import (~0.4 s) runs beside the models' loading
     found = [search(queries, ix, top) for ix in opened]
     return CheckResult(

@@ -429,7 +429,7 @@ def _scan(store_or_array, q: np.ndarray, chunk_rows: int) -> Iterator[tuple[int,
     minus ||q||². The d2 buffer is reused: use it before asking for the next chunk."""
     matrix, sqnorms = _parts(store_or_array)
     n = matrix.shape[0]
-    chunk_rows = max(1, min(int(chunk_rows), max(n, 1), getattr(matrix, "tile_rows", n) or 1))
+    chunk_rows = max(1, min(int(chunk_rows), n, getattr(matrix, "tile_rows", n)))  # a step stays within a tile
     half = matrix.dtype == np.float16
     if half and np.abs(q).max(initial=0) >= 2.0**14:  # q * 2**112 would overflow: widen with numpy's cast
         half, wide = False, np.empty(chunk_rows * DIM, np.float32)
