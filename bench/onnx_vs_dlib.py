@@ -11,17 +11,16 @@ verdict labels of the top 5.
 from __future__ import annotations
 
 import numpy as np
+from compare import top_labels
 from lfw import unpacked_lfw, work_dir
 from record import record
 
-from exposure import knn
 from exposure.index import build_index, open_index
 
 
 def top5_labels(emb: np.ndarray) -> np.ndarray:
     """The verdict labels of each face's 5 nearest others (a search of all of them)."""
-    d, _ = knn.search_each(emb, emb, 5)
-    return knn.verdict_labels(d, len(emb))
+    return top_labels(emb, 5)[0]
 
 
 def main() -> None:

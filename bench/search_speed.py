@@ -269,9 +269,11 @@ def main() -> None:
     lfw = None
     lfw_index = work_dir() / "lfw-index"
     if not args.no_lfw and (lfw_index / "manifest.json").exists():
+        from compare import float16_effect
+
         from exposure.index import open_index
 
-        lfw = knn.float16_effect(open_index(lfw_index).embeddings, K, work_dir=work_dir())
+        lfw = float16_effect(open_index(lfw_index).embeddings, K, work_dir=work_dir())
     elif not args.no_lfw:
         notes.append(f"float16 effect on LFW skipped: no index at {lfw_index} (run bench/calibrate.py)")
     load_after = os.getloadavg()

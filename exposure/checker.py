@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -13,19 +14,15 @@ from exposure.errors import ExposureError, NoFaceError, PhotoError
 from exposure.faces import Face, face_crop, find_faces
 from exposure.index import Index, open_index
 from exposure.photos import Photo, load_photo
-from exposure.samephoto import hash_distance
-from exposure.verdicts import verdict
-
-# "Same photo": aligned chips within this many of 63 hash bits, and embeddings this close.
-# Measured on LFW by tests/test_samephoto.py (copies vs other photos of the same person).
-SAME_PHOTO_BITS = 10
-SAME_PHOTO_DISTANCE = 0.35
+from exposure.samephoto import hash_distance, same_photo
+from exposure.strangers import FACES, PEOPLE, Strangers, person_strangers
+from exposure.verdicts import LIKELY, SAME_PHOTO, lines, search_power, verdict
 
 RESULT_COLUMNS = [
     "query", "dataset", "rank", "image", "identity", "distance", "verdict", "is_match",
     "fmr", "expected_chance_matches", "same_photo", "hash_bits", "extrapolated", "stand_out", "closer_than",
     "source_url", "faces_searched", "explanation", "identity_verdict", "identity_distance",
-    "identity_expected_chance_matches", "face",
+    "identity_expected_chance_matches", "rates", "match_line", "strangers_vs_lfw", "face",
     "box_left", "box_top", "box_right", "box_bottom", "index",
 ]
 
@@ -69,12 +66,14 @@ class CheckResult:
     all_distances: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     # one row per (index, rank) of labelled identity, judged by its mean face (exposure.identities)
     identities: pd.DataFrame | None = None  # noqa: F821
+    # index path -> how many strangers come how close to the person there (exposure.strangers): among its
+    # faces, and among its named people's mean faces
+    strangers: dict[str, Strangers] = field(default_factory=dict, repr=False)
+    people_strangers: dict[str, Strangers] = field(default_factory=dict, repr=False)
 
     def power(self, index_path: str):
-        """How often a real photo would be missed in this search of that index (exposure.verdicts.search_power)."""
-        from exposure.verdicts import search_power
-
-        return search_power(len(self.all_distances[index_path]), min(len(self.queries), MAX_PHOTOS))
+        """How often a real photo would be missed at this search's match line in that index (verdicts.search_power)."""
+        return search_power(lines(self.strangers[index_path])[LIKELY], min(len(self.queries), MAX_PHOTOS))
 
     def caveats(self) -> list:
         """The limits that apply to this check (photo quality, extrapolated rates, the model's known biases)."""
@@ -122,9 +121,10 @@ def prepare_queries(photos: Sequence, face: int | Sequence[int | None] | None = 
     """Find the face to search for in each photo; photos without a face are listed, not fatal.
 
     `face` picks a face by its number in `find_faces` order (0 = largest), for all photos or one
-    per photo. Raises NoFaceError when no photo has a usable face.
+    per photo. A QueryFace (a face already found, as the app has) is used as it is. Raises
+    NoFaceError when no photo has a usable face.
     """
-    if isinstance(photos, (str, bytes, os.PathLike, Photo, np.ndarray)):
+    if isinstance(photos, (str, bytes, os.PathLike, Photo, np.ndarray, QueryFace)):
         photos = [photos]
     if not photos:
         raise ExposureError("no photo given")
@@ -133,6 +133,9 @@ def prepare_queries(photos: Sequence, face: int | Sequence[int | None] | None = 
         raise ExposureError(f"{len(choices)} face choices for {len(photos)} photos")
     queries, skipped = [], []
     for source, choice in zip(photos, choices, strict=True):
+        if isinstance(source, QueryFace):
+            queries.append(source)
+            continue
         photo = load_photo(source)
         faces = find_faces(photo, detector, encoder)
         if not faces:
@@ -156,47 +159,80 @@ def distances(queries: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(d2, 0.0))
 
 
-def search(queries: list[QueryFace], index: Index, top: int = 5):
+class Found(NamedTuple):
+    """What one search of one index found (see search)."""
+
+    results: pd.DataFrame  # noqa: F821 - the nearest faces with their verdicts
+    distances: np.ndarray  # the person's distance to every face
+    people: pd.DataFrame  # noqa: F821 - the nearest named people with their verdicts
+    strangers: Strangers  # among faces
+    people_strangers: Strangers  # among named people's mean faces
+    people_distances: np.ndarray  # the person's distance to every named person's mean face
+
+
+def search(queries: list[QueryFace], index: Index, top: int = 5) -> Found:
     """The `top` faces of an index nearest to the person (the mean face of their photos), with verdicts.
 
-    Returns the results table, the distance of every face of the index to the person, and the
-    `top` labelled identities nearest to the person by their mean face (empty when unlabelled).
+    Returns a Found: the results table, the distance of every face of the index to the person, the
+    `top` labelled identities nearest to the person by their mean face (empty when unlabelled), and
+    the person's strangers in this dataset (exposure.strangers), on which every verdict rests.
     """
     import pandas as pd
 
     from exposure import knn
+    from exposure.calibration import calibration
     from exposure.identities import IDENTITY_COLUMNS, rank_identities
 
     n = index.n_faces
     if n == 0:
-        return pd.DataFrame(columns=RESULT_COLUMNS), np.zeros(0, np.float32), pd.DataFrame(columns=IDENTITY_COLUMNS)
+        nobody = person_strangers(np.zeros(0), None)
+        return Found(pd.DataFrame(columns=RESULT_COLUMNS), np.zeros(0, np.float32), pd.DataFrame(columns=IDENTITY_COLUMNS),
+                     nobody, person_strangers(np.zeros(0), None, PEOPLE), np.zeros(0))
     # Several photos of one person are searched as their mean embedding: measured on LFW
-    # (bench/fusion.py) it misses far fewer true matches than the nearest photo, at the same
-    # false-match rate; verdicts use the calibration made for that many photos.
+    # (bench/fusion.py) it misses far fewer true matches than the nearest photo.
     used = queries[:MAX_PHOTOS]
     centroid = np.mean([q.face.embedding for q in used], axis=0)[None, :]
     matrix = index.store if index.store is not None else index.embeddings
-    # one chunked scan over the memory map: the person's distance to every face (for placement),
-    # from which the nearest are taken and their distances recomputed exactly
+    # one chunked scan over the memory map: the person's distance to every face (for placement
+    # and for counting how close strangers come), from which the nearest are taken and their
+    # distances recomputed exactly
     best = knn.all_distances(matrix, centroid)
     nearest, order = knn.nearest_from(best, matrix, centroid, top)
+    tail, groups = index.tail, index.identity_groups
+    # named people first, each counted once however many photos they have (exposure.strangers) ...
+    to_people = distances(centroid, index.identity_means)[0] if len(groups) else np.zeros(0)
+    people_strangers = person_strangers(to_people, tail.people, PEOPLE)
+    people = rank_identities(index, groups, to_people, best, people_strangers, top, always=order)
+    # ... then faces, leaving out of the count the photos of a person already matched by person: theirs
+    mine = None
+    if len(people) and people["is_match"].iloc[0]:
+        mine = np.flatnonzero(groups.of_row == np.flatnonzero(groups.names == people["identity"].iloc[0])[0])
+    strangers = person_strangers(best, tail.faces, FACES, leave_out=mine)
+    line = lines(strangers)[LIKELY]
+    vs_lfw = strangers.versus(calibration(len(used)).fmr)
     # the photo shown beside each result: the one nearest to that face
     shown = distances(np.stack([q.face.embedding for q in used]), index.embeddings[np.sort(order)])
     best_query = dict(zip(np.sort(order).tolist(), shown.argmin(0).tolist(), strict=True))
     # Where each result stands among the person's distances to every face of the dataset
     median = float(np.median(best))
     spread = 1.4826 * float(np.median(np.abs(best - median))) or 1e-9
-    # each labelled identity judged as one: its mean face against the person's (exposure.identities)
-    people = rank_identities(index, index.identity_groups, centroid, best, len(used), top, always=order)
-    everyone = people.set_index("identity") if len(people) else None
-    rows = []
-    for rank, (i, dist) in enumerate(zip(order.tolist(), nearest.tolist(), strict=True), start=1):
+    judged = []
+    for i, dist in zip(order.tolist(), nearest.tolist(), strict=True):
         meta = index.faces.iloc[i]
-        query = used[best_query[i]]
         hashes = [hash_distance(q.face.chip, meta.get("chip_phash")) for q in used]
         bits = None if hashes[0] is None else min(hashes)
-        same = bits is not None and bits <= SAME_PHOTO_BITS and dist <= SAME_PHOTO_DISTANCE
-        v = verdict(dist, n, len(used), same_photo=same)
+        same = same_photo(bits, dist)
+        judged.append((i, dist, meta, bits, same, verdict(dist, strangers, same_photo=same)))
+    # a named person one of whose photos is a copy of yours is you, however few people the dataset names
+    copied = {meta["identity"] for *_, meta, _, same, v in judged if v.label == SAME_PHOTO}
+    if len(people) and copied:
+        mark = people["identity"].isin(copied) & ~people["is_match"]
+        people.loc[mark, ["verdict", "is_match"]] = [SAME_PHOTO, True]
+        people.loc[mark, "explanation"] = "One of the photos filed under this name is a copy of your own photo."
+    everyone = people.set_index("identity") if len(people) else None
+    rows = []
+    for rank, (i, dist, meta, bits, same, v) in enumerate(judged, start=1):
+        query = used[best_query[i]]
         rows.append(
             {
                 "query": query.name,
@@ -218,6 +254,9 @@ def search(queries: list[QueryFace], index: Index, top: int = 5):
                 "faces_searched": n,
                 "explanation": v.explanation,
                 **_identity_fields(everyone, meta["identity"]),
+                "rates": v.rates,
+                "match_line": round(line, 4) if np.isfinite(line) else None,
+                "strangers_vs_lfw": round(vs_lfw, 2) if np.isfinite(vs_lfw) else None,
                 "face": int(meta["face"]),
                 "box_left": int(meta["box_left"]),
                 "box_top": int(meta["box_top"]),
@@ -226,7 +265,7 @@ def search(queries: list[QueryFace], index: Index, top: int = 5):
                 "index": str(index.path),
             }
         )
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS), best, people
+    return Found(pd.DataFrame(rows, columns=RESULT_COLUMNS), best, people, strangers, people_strangers, to_people)
 
 
 def _identity_fields(people, identity) -> dict:
@@ -324,9 +363,11 @@ def check(photos, indexes, top: int = 5, face=None, detector: str = "auto", enco
     found = [search(queries, ix, top) for ix in opened]
     return CheckResult(
         queries=queries,
-        results=pd.concat([f for f, _, _ in found], ignore_index=True),
+        results=pd.concat([f.results for f in found], ignore_index=True),
         indexes=opened,
         skipped=skipped,
-        all_distances={str(ix.path): d for ix, (_, d, _) in zip(opened, found, strict=True)},
-        identities=pd.concat([p for _, _, p in found], ignore_index=True),
+        all_distances={str(ix.path): f.distances for ix, f in zip(opened, found, strict=True)},
+        identities=pd.concat([f.people for f in found], ignore_index=True),
+        strangers={str(ix.path): f.strangers for ix, f in zip(opened, found, strict=True)},
+        people_strangers={str(ix.path): f.people_strangers for ix, f in zip(opened, found, strict=True)},
     )

@@ -93,7 +93,13 @@ def _check(args) -> int:
     return 0
 
 
+def _chance(x: float) -> str:
+    return "unknown" if x != x else f"{x:.2g}"
+
+
 def _print_table(result) -> None:
+    from exposure.verdicts import LIKELY, lines
+
     for q in result.queries:
         print(f"photo {q.name}: face {q.chosen + 1} of {q.faces_found}, {q.face.quality.width_px} px wide")
         for w in q.warnings():
@@ -103,10 +109,15 @@ def _print_table(result) -> None:
         n = int(rows["is_match"].sum())
         print(f"\n{ix.name}: {ix.n_faces:,} faces searched; "
               + (f"{n} match{'es' if n > 1 else ''} (you)" if n else "no face close enough to be you"))
+        strangers = result.strangers[str(ix.path)]
+        print("  " + ("too few faces to tell how close strangers come: none is called you by distance alone"
+                      if strangers.too_small else
+                      f"match line {max(lines(strangers)[LIKELY], 0):.3f}, counted from how close this dataset's "
+                      "own faces come to you"))
         print(f"  {'#':>2}  {'distance':>8}  {'verdict':<13} {'expected by chance':>18}  identity / image")
         for _, r in rows.iterrows():
             who = r["identity"] if r["identity"] is not None else "-"
-            print(f"  {r['rank']:>2}  {r['distance']:>8.3f}  {r['verdict']:<13} {r['expected_chance_matches']:>18.2g}"
+            print(f"  {r['rank']:>2}  {r['distance']:>8.3f}  {r['verdict']:<13} {_chance(r['expected_chance_matches']):>18}"
                   f"  {who} / {r['image']}")
         people = result.identities[result.identities["index"] == str(ix.path)]
         if len(people):
@@ -114,7 +125,7 @@ def _print_table(result) -> None:
             print(f"  by person ({int(people['identities_searched'].iloc[0]):,} named people, each judged by the "
                   f"mean face of up to 5 of their photos): " + (f"{m} match{'es' if m > 1 else ''}" if m else "no match"))
             for _, r in people.iterrows():
-                print(f"  {r['rank']:>2}  {r['distance']:>8.3f}  {r['verdict']:<13} {r['expected_chance_matches']:>18.2g}"
+                print(f"  {r['rank']:>2}  {r['distance']:>8.3f}  {r['verdict']:<13} {_chance(r['expected_chance_matches']):>18}"
                       f"  {r['identity']} ({r['photos']} photo{'s' if r['photos'] > 1 else ''})")
         print("  " + result.power(str(ix.path)).sentence())
 

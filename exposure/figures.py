@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from exposure import verdicts as _verdicts
-from exposure.verdicts import CHANCE_LIMIT, LIKELY, LOOKALIKE, NO_MATCH, PAIR_LINE, POSSIBLE, POSSIBLE_LIMIT
+from exposure.verdicts import LIKELY, LOOKALIKE, NO_MATCH, PAIR_LINE, POSSIBLE
 
 SAME_PHOTO = getattr(_verdicts, "SAME_PHOTO", "same photo")  # a copy of the person's own picture
 
@@ -119,25 +119,10 @@ def person_distances(result, index) -> np.ndarray:
     return np.asarray(result.all_distances[str(ix.path)], dtype=np.float64)
 
 
-def verdict_lines(faces_searched: int, photos_used: int = 1) -> dict[str, float]:
-    """Where the verdicts change for a search of this size: distance at or below which each applies."""
-    from exposure.calibration import calibration
-
-    cal = calibration(photos_used)  # the mean face of several photos has its own measured rates
-    n = max(int(faces_searched), 1)
-    # beyond dlib's one-to-one line nothing is a match, however small the search
-    return {
-        LIKELY: min(cal.distance_at_fmr(CHANCE_LIMIT / n), PAIR_LINE),
-        POSSIBLE: min(cal.distance_at_fmr(POSSIBLE_LIMIT / n), PAIR_LINE),
-        LOOKALIKE: PAIR_LINE,
-    }
-
-
-def expected_strangers(distance: float, faces_searched: int, photos_used: int = 1) -> float:
-    """How many strangers are expected at or within `distance` in a search of this size (upper bound)."""
-    from exposure.calibration import calibration
-
-    return float(calibration(photos_used).fmr_upper(distance)) * max(int(faces_searched), 1)
+def verdict_lines(result, index=None) -> dict[str, float]:
+    """Where the verdicts change for the person in one searched dataset (exposure.verdicts.lines)."""
+    ix = _pick_index(result, index)
+    return _verdicts.lines(result.strangers[str(ix.path)])
 
 
 # ---------------------------------------------------------------- the person's result
@@ -150,13 +135,12 @@ def distance_histogram(result, index=None, threshold: float | None = None):
     """
     ix = _pick_index(result, index)
     d = person_distances(result, ix)
-    photos = len(result.queries)
     fig, ax = _figure(8, 4.2)
     if len(d) == 0:
         ax.text(0.5, 0.5, f"{ix.name}: no faces in this index", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    lines = verdict_lines(len(d), photos)
+    lines = verdict_lines(result, ix)
     hi = max(1.2, float(d.max()) + 0.05)
     bins = np.linspace(0, hi, 61 if len(d) > 50 else 25)
     ax.hist(d, bins=bins, color=OTHERS, edgecolor="#777777", linewidth=0.5, label="faces in the dataset")
@@ -167,7 +151,7 @@ def distance_histogram(result, index=None, threshold: float | None = None):
 
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     # shaded verdict zones, left to right (in a small search the match line can lie beyond 0.6)
-    likely, possible = lines[LIKELY], max(lines[POSSIBLE], lines[LIKELY])
+    likely, possible = max(lines[LIKELY], 0.0), max(lines[POSSIBLE], lines[LIKELY], 0.0)
     zones = [(LIKELY, 0.0, likely), (POSSIBLE, likely, possible),
              (LOOKALIKE, possible, max(possible, PAIR_LINE)), (NO_MATCH, max(possible, PAIR_LINE), hi)]
     for label, lo, up in zones:
@@ -176,8 +160,9 @@ def distance_histogram(result, index=None, threshold: float | None = None):
             narrow = up - lo < 0.12
             ax.text((lo + up) / 2, 0.97, label, transform=ax.get_xaxis_transform(), ha="center", va="top",
                     fontsize=8, color="#333333", rotation=90 if narrow else 0)
-    ax.axvline(likely, color=VERDICT_COLOURS[LIKELY], linestyle="--", linewidth=1.6,
-               label=f"match line for {len(d):,} faces: {likely:.2f}")
+    if likely > 0:
+        ax.axvline(likely, color=VERDICT_COLOURS[LIKELY], linestyle="--", linewidth=1.6,
+                   label=f"your match line in these {len(d):,} faces: {likely:.2f}")
     ax.axvline(PAIR_LINE, color="#555555", linestyle=":", linewidth=1.2, label="0.6: the usual one-to-one line")
     if threshold is not None:
         ax.axvline(threshold, color=OKABE_ITO["black"], linewidth=2, label=f"your line: {threshold:.2f}")
@@ -195,7 +180,6 @@ def distance_histogram(result, index=None, threshold: float | None = None):
 def dataset_summary(result):
     """One row per searched dataset: its size, and the person's nearest faces against its match line."""
     indexes = list(result.indexes)
-    photos = len(result.queries)
     fig, (ax_n, ax_d) = _figure(9, 1.2 + 0.6 * max(len(indexes), 1), 1, 2, sharey=True,
                                 gridspec_kw={"width_ratios": [1, 2]})
     names = [ix.name for ix in indexes]
@@ -213,10 +197,10 @@ def dataset_summary(result):
     seen = set()
     for yi, ix in zip(y, indexes, strict=True):
         mine = rows[rows["index"] == str(ix.path)].sort_values("distance")
-        if ix.n_faces:
-            lines = verdict_lines(ix.n_faces, photos)
-            ax_d.plot([lines[LIKELY]] * 2, [yi - 0.35, yi + 0.35], color=VERDICT_COLOURS[LIKELY], linewidth=2.5,
-                      label="match line for this size" if "line" not in seen else None)
+        likely = verdict_lines(result, ix)[LIKELY] if ix.n_faces else -1.0
+        if likely > 0:
+            ax_d.plot([likely] * 2, [yi - 0.35, yi + 0.35], color=VERDICT_COLOURS[LIKELY], linewidth=2.5,
+                      label="your match line there" if "line" not in seen else None)
             seen.add("line")
         for _, r in mine.iterrows():
             v = r["verdict"]
@@ -353,7 +337,8 @@ def threshold_tradeoff(threshold: float = PAIR_LINE, faces_searched: int | None 
                   textcoords="offset points", fontsize=9)
     title = f"Match line at {threshold:.2f}"
     if faces_searched:
-        title += f": in {faces_searched:,} faces, about {expected_strangers(threshold, faces_searched):,.2g} strangers pass"
+        title += (f": in {faces_searched:,} faces at LFW's average rates, about "
+                  f"{float(cal.fmr_upper(threshold)) * faces_searched:,.2g} strangers pass")
     ax_f.set_title(title)
     ax_m.set_xlim(float(x[0]), float(min(x[-1], 1.2)))
     ax_m.text(0.99, 0.95, f"Measured on LFW: {cal.n_impostor:,} pairs of different people,\n"
@@ -391,6 +376,60 @@ def lookalike_growth(threshold: float = PAIR_LINE, sizes: dict[str, int] | None 
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3, which="both")
     return fig
+
+
+def population_curves(distances: Sequence[float] = (0.4, 0.5, 0.6)):
+    """False-match rate against distance for faces of different populations, with the same model.
+
+    Measured by bench/populations.py on UTKFace's adults per population label and on LFW, shipped as
+    exposure/data/populations.json (pair counts only: no face, no embedding).
+    """
+    import json
+    from importlib import resources
+
+    data = json.loads(resources.files("exposure").joinpath("data/populations.json").read_text())
+    edges = np.asarray(data["edges"])
+    styles = [("-", "o"), ("--", "s"), ("-.", "^"), (":", "D"), ("-", "v"), ("--", "P")]
+    colours = [OKABE_ITO[c] for c in ("blue", "vermillion", "green", "orange", "purple", "black")]
+    fig, ax = _figure(8, 4.8)
+    for (name, p), (ls, marker), colour in zip(data["populations"].items(), styles, colours, strict=False):
+        rate = np.asarray(p["impostor_le"], dtype=np.float64) / p["pairs"]
+        seen = rate > 0
+        ax.plot(edges[seen], rate[seen], linestyle=ls, color=colour, linewidth=1.8, marker=marker,
+                markevery=max(1, int(seen.sum() / 8)), markersize=5,
+                label=f"{name}: {p['faces']:,} faces")
+    for d in distances:
+        ax.axvline(d, color="#777777", linestyle=":", linewidth=1)
+    ax.set_yscale("log")
+    ax.set_xlim(0.3, 0.75)
+    ax.set_ylim(1e-6, 1)
+    ax.set_xlabel(DISTANCE_LABEL)
+    ax.set_ylabel("strangers this close\n(share of pairs of different people, log scale)")
+    ax.set_title("The same model, different people: how often two strangers look this alike")
+    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    ax.grid(alpha=0.3, which="both")
+    ax.text(0.01, 0.98, "UTKFace (no names: repeated people count as strangers) and LFW (named)",
+            transform=ax.transAxes, fontsize=7, va="top", color="#555555")
+    return fig
+
+
+def population_table(distances: Sequence[float] = (0.4, 0.5, 0.6)):
+    """The same rates as a table: for each population, the share of stranger pairs within each distance."""
+    import json
+    from importlib import resources
+
+    import pandas as pd
+
+    data = json.loads(resources.files("exposure").joinpath("data/populations.json").read_text())
+    step = float(data["step"])
+    rows = []
+    for name, p in data["populations"].items():
+        row = {"people": name, "faces": p["faces"]}
+        for d in distances:
+            rate = p["impostor_le"][int(round(d / step))] / p["pairs"]
+            row[f"within {d:.2f}"] = f"1 in {1 / rate:,.0f}" if rate > 0 else "none seen"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("people")
 
 
 def face_steps(photo, face):

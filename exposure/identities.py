@@ -5,12 +5,9 @@ Datasets such as LFW, CelebA or VGGFace2 file several photos under one name. Mea
 fewer true matches at the same false-match rate than judging it by its nearest photo (one selfie
 against 5 photos of an identity: 4.5% missed instead of 12% at a false-match rate of 1e-4).
 
-An identity's mean face is that of its first MAX_PHOTOS labelled faces in index order (a rule
-that does not look at the searcher, as the calibration assumes: averaging more photos than were
-calibrated would make strangers look closer than the curves say). Only identities with a face
-within CANDIDATE_DISTANCE of the person, among their CANDIDATE_FACES nearest faces, are scored:
-an identity whose photos are all farther than that is not averaged closer than 0.6 unless its
-photos are far from one another (a mislabelled folder).
+An identity's mean face is that of its first MAX_PHOTOS labelled faces in index order: a rule
+that does not look at the searcher, as the count of named strangers (exposure.strangers, measured
+on the same mean faces) assumes.
 """
 
 from __future__ import annotations
@@ -20,15 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from exposure.calibration import MAX_PHOTOS
-from exposure.verdicts import identity_verdict
-
-CANDIDATE_DISTANCE = 0.75
-CANDIDATE_FACES = 2000
+from exposure.verdicts import verdict
 
 IDENTITY_COLUMNS = [
     "dataset", "rank", "identity", "photos", "photos_averaged", "distance", "nearest_face_distance",
     "nearest_image", "verdict", "is_match", "fmr", "expected_chance_matches", "extrapolated",
-    "identities_searched", "explanation", "index",
+    "identities_searched", "explanation", "rates", "index",
 ]
 
 
@@ -73,51 +67,50 @@ def identity_groups(faces) -> IdentityGroups:
     return IdentityGroups(np.asarray(names, dtype=object), photos.astype(np.int64), members, of_row)
 
 
-def rank_identities(index, groups: IdentityGroups, person: np.ndarray, face_distances: np.ndarray,
-                    photos_used: int, top: int, always: np.ndarray | None = None):
+def mean_faces(groups: IdentityGroups, embeddings) -> np.ndarray:
+    """Each identity's mean face, (m, 128) float64: the mean of the rows in `groups.members`."""
+    if len(groups) == 0:
+        return np.zeros((0, 128))
+    valid = groups.members >= 0
+    rows = np.unique(groups.members[valid])
+    vectors = np.asarray(embeddings[rows], dtype=np.float64)
+    pos = np.searchsorted(rows, np.where(valid, groups.members, rows[0]))
+    stacked = vectors[pos] * valid[..., None]
+    return stacked.sum(1) / valid.sum(1)[:, None]
+
+
+def rank_identities(index, groups: IdentityGroups, person_distances: np.ndarray, face_distances: np.ndarray,
+                    strangers, top: int, always: np.ndarray | None = None):
     """The `top` identities whose mean face is nearest the person's, each with its verdict.
 
-    `face_distances` is the person's distance to every face (knn.all_distances); `always` are face
-    rows whose identities are scored whatever their distance (the face results shown).
+    `person_distances` is the person's distance to every identity's mean face, `face_distances`
+    to every face (knn.all_distances), `strangers` how close named strangers come to them in this
+    dataset (exposure.strangers, kind "named people"); `always` are face rows whose identities
+    are ranked whatever their distance (the face results shown).
     """
     import pandas as pd
 
-    if len(groups) == 0:
+    m = len(groups)
+    if m == 0:
         return pd.DataFrame(columns=IDENTITY_COLUMNS)
-    n = len(face_distances)
-    k = min(CANDIDATE_FACES, n)
-    near = np.argpartition(face_distances, k - 1)[:k] if k < n else np.arange(n)
-    near = near[face_distances[near] <= CANDIDATE_DISTANCE]
+    k = min(top, m)
+    near = np.argpartition(person_distances, k - 1)[:k] if k < m else np.arange(m)
     if always is not None:
-        near = np.concatenate([near, np.asarray(always, np.int64)])
-    cand = np.unique(groups.of_row[near])
-    cand = cand[cand >= 0]
-    if len(cand) == 0:
-        return pd.DataFrame(columns=IDENTITY_COLUMNS)
-    members = groups.members[cand]
-    valid = members >= 0
-    rows = np.unique(members[valid])
-    vectors = dict(zip(rows.tolist(), np.asarray(index.embeddings[rows], dtype=np.float64), strict=True))
-    q = np.asarray(person, np.float64).reshape(-1)
-    by_photos = groups.counts_by_photos()
-    scored = []
-    for c, mem, ok in zip(cand.tolist(), members, valid, strict=True):
-        used = mem[ok]
-        mean = np.mean([vectors[r] for r in used.tolist()], axis=0)
-        scored.append((float(np.linalg.norm(mean - q)), c, len(used)))
-    scored.sort()
-    # nearest labelled face of each identity (any of its photos, not only those averaged)
+        extra = groups.of_row[np.asarray(always, np.int64)]
+        near = np.unique(np.concatenate([near, extra[extra >= 0]]))
+    near = near[np.lexsort((near, person_distances[near]))][:top]
     out = []
-    for rank, (dist, c, k2) in enumerate(scored[:top], start=1):
+    for rank, c in enumerate(near.tolist(), start=1):
+        dist = float(person_distances[c])
         own = np.flatnonzero(groups.of_row == c)
         best = own[np.argmin(face_distances[own])]
-        v = identity_verdict(dist, by_photos, photos_used, k2)
+        v = verdict(dist, strangers)
         out.append({
             "dataset": index.name,
             "rank": rank,
             "identity": str(groups.names[c]),
             "photos": int(groups.photos[c]),
-            "photos_averaged": k2,
+            "photos_averaged": int((groups.members[c] >= 0).sum()),
             "distance": round(dist, 4),
             "nearest_face_distance": round(float(face_distances[best]), 4),
             "nearest_image": index.faces["image"].iat[int(best)],
@@ -126,8 +119,9 @@ def rank_identities(index, groups: IdentityGroups, person: np.ndarray, face_dist
             "fmr": v.fmr,
             "expected_chance_matches": v.expected_chance_matches,
             "extrapolated": v.extrapolated,
-            "identities_searched": len(groups),
+            "identities_searched": m,
             "explanation": v.explanation,
+            "rates": v.rates,
             "index": str(index.path),
         })
     return pd.DataFrame(out, columns=IDENTITY_COLUMNS)

@@ -9,6 +9,7 @@ wholly there or not at all. A re-run skips every image some shard already covers
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime as _dt
 import functools
 import hashlib
@@ -26,6 +27,7 @@ from exposure.models import MODEL_ID
 
 SCHEMA_VERSION = 1
 SHARD_IMAGES = 256
+TAIL_FILE = "strangers.json"  # the dataset's measured stranger tail (exposure.strangers), beside the shards
 _IMAGES_KEY = b"exposure.images"
 
 
@@ -398,6 +400,7 @@ def build_index(
             bar.close()
         manifest = read_manifest(out)
         _write_store(out, manifest, store)
+    _ = open_index(out).tail  # measured now, while the index is fresh in memory: a first check need not wait
     return manifest
 
 
@@ -536,6 +539,38 @@ class Index:
         return identity_groups(self.faces)
 
     @functools.cached_property
+    def identity_means(self) -> np.ndarray:
+        """Each labelled identity's mean face (exposure.identities.mean_faces), (m, 128), computed once."""
+        from exposure.identities import mean_faces
+
+        return mean_faces(self.identity_groups, self.embeddings)
+
+    @functools.cached_property
+    def tail(self):
+        """How fast strangers thin out towards a face in this dataset (exposure.strangers), measured on its
+        own faces once and kept beside the index as strangers.json (derived data, remeasured when stale)."""
+        from exposure import strangers
+
+        source = _fingerprint(self.manifest)
+        path = self.path / TAIL_FILE
+        try:
+            kept = strangers.DatasetTail.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            if kept.version == strangers.VERSION and kept.source == source:
+                return kept
+        except (OSError, ValueError, TypeError, KeyError):
+            pass
+        f = self.faces
+        people = (self.identity_means, self.identity_groups.of_row) if len(self.identity_groups) else None
+        tail = strangers.measure_tail(self.embeddings, f["identity"].to_numpy(dtype=object), f["primary"].to_numpy(bool),
+                                      f["chip_phash"].to_numpy(dtype=object), people, search_in=self.store)
+        tail = dataclasses.replace(tail, source=source)
+        try:
+            _atomic_write(path, json.dumps(dataclasses.asdict(tail), indent=1).encode())
+        except OSError:  # a read-only index: measured again next time
+            pass
+        return tail
+
+    @functools.cached_property
     def source(self):
         """The dataset in its published layout, opened once (None when it is not on this computer)."""
         from exposure.datasets.sources import open_source
@@ -608,6 +643,13 @@ def open_index(index_dir: str | os.PathLike, verify: bool = True) -> Index:
     for col in ("identity", "source_url", "source_meta"):  # missing text is None, not NaN
         faces[col] = faces[col].astype(object).where(faces[col].notna(), None)
     return Index(path=folder, manifest=manifest, faces=faces, embeddings=embeddings, store=store)
+
+
+def _fingerprint(manifest: dict) -> str:
+    """What an index's derived files were made from: its shards."""
+    from exposure import knn
+
+    return knn.shards_fingerprint(manifest["shards"])
 
 
 def _open_or_rebuild_store(folder: Path, manifest: dict):

@@ -13,7 +13,7 @@ import numpy as np
 
 from exposure.calibration import calibration
 from exposure.checker import CheckResult, matched_crop
-from exposure.verdicts import CHANCE_LIMIT, LIKELY, LOOKALIKE, NO_MATCH, PAIR_LINE, POSSIBLE, SAME_PHOTO, match_line
+from exposure.verdicts import CHANCE_LIMIT, LIKELY, LOOKALIKE, NO_MATCH, POSSIBLE, SAME_PHOTO, lines
 
 _COLOURS = {SAME_PHOTO: "#762a83", LIKELY: "#b2182b", POSSIBLE: "#e08214", LOOKALIKE: "#4393c3", NO_MATCH: "#878787"}
 
@@ -103,8 +103,8 @@ def _people_table(people) -> str:
     out = [
         f"<h3>By person: the {int(people['identities_searched'].iloc[0]):,} named people of this dataset</h3>",
         "<p class='muted'>Where a dataset files several photos under one name, the mean face of up to 5 of "
-        "them is compared with yours: measured on LFW, this misses fewer real matches than looking at their "
-        "photos one by one, at the same rate of strangers.</p>",
+        "them is compared with yours, and each named person counts once, however many photos they have: "
+        "measured on LFW, this misses fewer real matches than looking at their photos one by one.</p>",
         "<table><tr><th>#</th><th>name in the dataset</th><th>photos</th><th>distance (mean face)</th>"
         "<th>nearest single photo</th><th>verdict</th><th>what it means</th></tr>",
     ]
@@ -152,7 +152,8 @@ def render_report(result: CheckResult) -> str:
     for ix in result.indexes:
         rows = result.results[result.results["index"] == str(ix.path)]
         matches = int(rows["is_match"].sum())
-        line = min(match_line(ix.n_faces, len(result.queries)), PAIR_LINE)
+        strangers = result.strangers[str(ix.path)]
+        line = lines(strangers)[LIKELY]
         counts = ix.manifest["counts"]
         parts.append(f"<h2>Dataset: {_esc(ix.name)}</h2>")
         parts.append(
@@ -170,10 +171,15 @@ def render_report(result: CheckResult) -> str:
             summary = "<b>No face in this dataset is close enough to be called you.</b> The nearest faces are shown anyway."
         parts.append(f"<p class='summary'>{summary}</p>")
         parts.append(f"<p class='muted'>{_esc(result.power(str(ix.path)).sentence())}</p>")
-        parts.append(
-            f"<p class='muted'>In a dataset of this size, a face is called <i>likely you</i> only within distance "
-            f"{line:.3f}, where fewer than {CHANCE_LIMIT} strangers are expected by chance.</p>"
-        )
+        if strangers.too_small:
+            parts.append(f"<p class='muted'>With {ix.n_faces:,} faces, this dataset is too small to show how close "
+                         "strangers come to you: no face is called <i>likely you</i> by its distance alone.</p>")
+        else:
+            parts.append(
+                f"<p class='muted'>Here a face is called <i>likely you</i> only within distance {line:.3f} of you, "
+                f"where fewer than {CHANCE_LIMIT} strangers are expected by chance: counted from how close this "
+                "dataset's own faces come to you, not from rates measured elsewhere.</p>"
+            )
         d_all = result.all_distances.get(str(ix.path))
         if d_all is not None and len(d_all) >= 50 and len(rows):  # a histogram of a handful says nothing
             best = rows.iloc[0]
@@ -227,7 +233,12 @@ def render_report(result: CheckResult) -> str:
         f"with probability {fmr[0.6]:.1e}, within 0.5 with {fmr[0.5]:.1e}, within 0.4 with {fmr[0.4]:.1e}; "
         f"while two photos of the same person fall within those distances {tmr[0.6]:.0%}, {tmr[0.5]:.0%} and "
         f"{tmr[0.4]:.0%} of the time. Searching many faces multiplies the chance that a stranger lands close, "
-        "so the line for a match depends on the size of the dataset.</p><ul>"
+        "so the line for a match depends on the size of the dataset. It also depends on who you are: this model "
+        "places the faces of some groups of people (East Asian, South Asian and Black faces among them) closer "
+        "together than LFW's, so strangers come closer to them. exposure therefore counts how close strangers "
+        "come to <i>you</i> in each dataset: nearly every face in it is a stranger to you, so the dataset's own "
+        "faces show how many lie at each distance from you, and how fast they thin out as you get closer "
+        "(measured by searching the dataset for its own faces).</p><ul>"
         f"<li><b>{SAME_PHOTO}</b>: a match that is a copy of your own picture (cropped, resized, re-encoded or "
         "mirrored): the aligned faces are nearly identical pixel for pixel, not just alike.</li>"
         f"<li><b>{LIKELY}</b>: fewer than {CHANCE_LIMIT} strangers would be this close by chance in a search this big.</li>"
@@ -236,9 +247,10 @@ def render_report(result: CheckResult) -> str:
         f"<li><b>{NO_MATCH}</b>: farther than 0.6. A very different photo of you (turned head, poor light) can also land here.</li>"
         "</ul><p><b>By person</b>: where a dataset files photos under names, each named person is also judged as "
         "one, by the mean face of up to 5 of their photos, with the same words and its own count of strangers "
-        f"(summed over all the named people). Each way keeps the strangers expected below {CHANCE_LIMIT}, so a "
-        f"check that looks both ways expects fewer than {2 * CHANCE_LIMIT:.1f} strangers called a match.</p><p class='muted'>Rates are 95% upper bounds where few pairs were observed. Face recognition is less "
-        "accurate for some groups of people, for children and for small, blurred or turned faces.</p>"
+        f"(among the named people). Each way keeps the strangers expected below {CHANCE_LIMIT}, so a "
+        f"check that looks both ways expects fewer than {2 * CHANCE_LIMIT:.1f} strangers called a match.</p><p class='muted'>"
+        "The counts err towards more strangers wherever they cannot be told apart. Face recognition is also less "
+        "accurate for children and for small, blurred or turned faces.</p>"
     )
     parts.append("</body></html>")
     return "\n".join(parts)

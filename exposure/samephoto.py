@@ -15,6 +15,10 @@ import numpy as np
 
 HASH_SIZE = 8
 SAMPLE = 32
+# "Same photo": aligned chips within this many of 63 hash bits, and embeddings this close.
+# Measured on LFW by tests/test_samephoto.py (copies vs other photos of the same person).
+SAME_PHOTO_BITS = 10
+SAME_PHOTO_DISTANCE = 0.35
 
 
 @functools.cache
@@ -62,3 +66,18 @@ def hash_distance(query_chip: np.ndarray, other_hash: int | None) -> int | None:
         return None
     h, mirrored = chip_hashes(query_chip)
     return min(hamming(h, other), hamming(mirrored, other))
+
+
+def is_copy(hash_a, hash_b, distance: float) -> bool:
+    """Whether two faces are copies of one photo: hashes (stored ints) within SAME_PHOTO_BITS and
+    embeddings within SAME_PHOTO_DISTANCE. Unknown hashes are not copies."""
+    try:
+        bits = hamming(int(hash_a), int(hash_b))
+    except (TypeError, ValueError):
+        return False
+    return same_photo(bits, distance)
+
+
+def same_photo(bits: int | None, distance: float) -> bool:
+    """The same rule for a query chip's hash distance (hash_distance) and its embedding distance."""
+    return bits is not None and bits <= SAME_PHOTO_BITS and distance <= SAME_PHOTO_DISTANCE

@@ -1,24 +1,31 @@
-"""Turn a distance into a verdict in plain words, honest about the size of what was searched.
+"""Turn a distance into a verdict in plain words, honest for the person searching and the dataset searched.
 
 dlib's usual 0.6 line is for comparing two photos. Searching N faces multiplies the chance of a
-stranger landing close: a face is called a match only where the expected number of strangers
-that close, (false-match rate at that distance) x (faces searched), is below 0.1, and never
-beyond 0.6. Several photos are searched as their mean face, with the rates measured for that
-many photos.
+stranger landing close, and how close strangers come depends on who is searching and where:
+the model packs some populations' faces much closer together. So a face is called a match only
+where the strangers expected that close to *this person* in *this dataset*
+(exposure.strangers, measured on the dataset's own faces) stay below 0.1, and never beyond 0.6.
+This module owns the limits, the labels and their wording.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from exposure.calibration import calibration
+from exposure.strangers import CHANCE_LIMIT, PEOPLE, Strangers
 
-CHANCE_LIMIT = 0.1  # expected strangers this close, at most, for "likely you"
 POSSIBLE_LIMIT = 1.0  # expected strangers this close, at most, for "possibly you"
 PAIR_LINE = 0.6  # dlib's one-to-one threshold: beyond it, not even a look-alike
 
 SAME_PHOTO, LIKELY, POSSIBLE, LOOKALIKE, NO_MATCH = "same photo", "likely you", "possibly you", "look-alike", "no match"
 LABELS = (SAME_PHOTO, LIKELY, POSSIBLE, LOOKALIKE, NO_MATCH)
+MATCHES = (SAME_PHOTO, LIKELY)
+RATES_DATASET = "this dataset's own faces"
+RATES_TOO_SMALL = "none: too few faces to measure"
+
+__all__ = ["CHANCE_LIMIT", "POSSIBLE_LIMIT", "PAIR_LINE", "LABELS", "MATCHES", "Verdict", "verdict",
+           "lines", "SearchPower", "search_power", "power_table"]
 
 
 @dataclass(frozen=True)
@@ -28,89 +35,85 @@ class Verdict:
     label: str
     is_match: bool
     distance: float
-    fmr: float  # measured share of stranger pairs within this distance (LFW)
-    fmr_upper: float  # its 95% upper bound, used for the decision
-    expected_chance_matches: float  # strangers expected this close in this search
+    fmr: float  # a stranger's chance to land this close to the person in this dataset (NaN: unknown)
+    expected_chance_matches: float  # strangers expected this close in this search (NaN: unknown)
     explanation: str
-    extrapolated: bool = False  # the rate comes from the tail model (LFW has too few pairs this close)
+    extrapolated: bool = False  # closer than the person's anchor face: the count comes from the tail model
+    rates: str = RATES_DATASET  # which rates the verdict used
 
 
-def verdict(distance: float, faces_searched: int, photos_used: int = 1, same_photo: bool = False) -> Verdict:
-    """The verdict for one result of a search of `faces_searched` faces with the mean face of `photos_used` photos.
+def verdict(distance: float, strangers: Strangers, same_photo: bool = False) -> Verdict:
+    """The verdict for one face (or named person's mean face) at `distance` from the person, whose strangers
+    among the dataset's faces (or named people) are `strangers`.
 
     `same_photo` (from exposure.samephoto) turns a match into "same photo": a copy of the person's
     own picture rather than another photo of them.
     """
-    cal = calibration(photos_used)
-    upper = float(cal.fmr_upper(distance))
-    chance = f"in a search of {faces_searched:,} faces, about {_count(upper * faces_searched)} strangers would be this close by chance"
-    return _decide(distance, float(cal.fmr(distance)), upper, upper * faces_searched, cal.tail_start, chance,
-                   same_photo)
+    expected = strangers.expected(distance)
+    if strangers.kind == PEOPLE:
+        chance = (f"among {strangers.items:,} named people, about {_count(expected)} strangers would have photos "
+                  "whose mean face is this close by chance")
+    else:
+        chance = f"in a search of {strangers.items:,} faces, about {_count(expected)} strangers would be this close by chance"
+    return _decide(distance, strangers.rate(distance), expected, strangers, chance, same_photo)
 
 
-def identity_verdict(distance: float, identities_by_photos: dict[int, int], photos_used: int = 1,
-                     identity_photos: int = 1) -> Verdict:
-    """The verdict for a labelled dataset identity whose mean face (of `identity_photos` of its photos,
-    at most 5) is `distance` from the searcher's mean face of `photos_used` photos.
-
-    `identities_by_photos` counts the dataset's labelled identities by how many photos make their
-    mean face ({1: 4069, 2: 779, ...}): the strangers expected this close are the sum over those
-    groups of (count x false-match rate upper bound for that many photos). `fmr` and `fmr_upper`
-    are those of this identity's own photo count.
-    """
-    cal = calibration(photos_used, identity_photos)
-    curves = [(m, calibration(photos_used, k2)) for k2, m in identities_by_photos.items() if m > 0]
-    expected = sum(m * float(c.fmr_upper(distance)) for m, c in curves)
-    total = sum(m for m, _ in curves)
-    chance = (f"among {total:,} labelled people, about {_count(expected)} strangers would have photos whose "
-              "mean face is this close by chance")
-    tail = max([c.tail_start for _, c in curves] + [cal.tail_start])
-    return _decide(distance, float(cal.fmr(distance)), float(cal.fmr_upper(distance)), expected, tail, chance)
-
-
-def _decide(distance: float, fmr: float, upper: float, expected: float, tail_start: float, chance: str,
+def _decide(distance: float, fmr: float, expected: float, strangers: Strangers, chance: str,
             same_photo: bool = False) -> Verdict:
     """The label and wording shared by face and identity verdicts, from the expected strangers this close."""
-    extrapolated = distance < tail_start
-    if extrapolated:
-        chance += (f" (a rate extrapolated below distance {tail_start:.2f}, where LFW has too few pairs to "
-                   "measure it; the estimate errs on the side of more strangers)")
+    if strangers.too_small:
+        fmr = expected = math.nan
+        chance = (f"this dataset has too few {strangers.kind} ({strangers.items:,}) to measure how close strangers "
+                  "come to you, so none is called you by distance alone")
+    extrapolated = bool(not strangers.too_small and distance < strangers.anchor)
     if distance > PAIR_LINE:  # beyond the one-to-one line nothing is a match, however small the search
         label = NO_MATCH
         text = f"Too far apart to be the same person by the usual 0.6 line ({chance})."
-    elif expected < CHANCE_LIMIT and same_photo:
+    elif same_photo and (strangers.too_small or expected < CHANCE_LIMIT):
         label = SAME_PHOTO
         text = (f"A copy of your own photo (cropped, resized or re-encoded): the aligned faces are nearly "
                 f"identical, and {chance}.")
     elif expected < CHANCE_LIMIT:
         label = LIKELY
-        text = f"Very few strangers come this close: {chance}."
+        text = f"Very few strangers come this close to you: {chance}."
     elif expected < POSSIBLE_LIMIT:
         label = POSSIBLE
         text = f"Close, but not close enough to be sure: {chance}."
+    elif strangers.too_small:
+        label = LOOKALIKE
+        text = f"Within the usual 0.6 line, but {chance}."
     else:
         label = LOOKALIKE
         text = f"Someone who looks like you, or you: {chance}, so this alone proves nothing."
+    if extrapolated and label != NO_MATCH:
+        text += (f" (Counted from how fast the dataset's {strangers.kind} thin out towards you, below your "
+                 f"{_ordinal(strangers.rank)} nearest; the estimate errs towards more strangers.)")
     return Verdict(
         label=label,
-        is_match=label in (SAME_PHOTO, LIKELY),
+        is_match=label in MATCHES,
         distance=float(distance),
-        fmr=fmr,
-        fmr_upper=upper,
-        expected_chance_matches=expected,
+        fmr=float(fmr),
+        expected_chance_matches=float(expected),
         explanation=text,
         extrapolated=extrapolated,
+        rates=RATES_TOO_SMALL if strangers.too_small else RATES_DATASET,
     )
 
 
-def match_line(faces_searched: int, photos_used: int = 1) -> float:
-    """The largest distance still called a match when searching this many faces (never past 0.6)."""
-    return min(calibration(photos_used).distance_at_fmr(CHANCE_LIMIT / faces_searched), PAIR_LINE)
+def lines(strangers: Strangers) -> dict[str, float]:
+    """Where the face verdicts change for this person in this dataset: the distance at or below which each applies."""
+    return {LIKELY: min(strangers.line(CHANCE_LIMIT), PAIR_LINE),
+            POSSIBLE: min(strangers.line(POSSIBLE_LIMIT), PAIR_LINE),
+            LOOKALIKE: PAIR_LINE}
+
+
+def _ordinal(k: int) -> str:
+    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
 
 
 @dataclass(frozen=True)
 class SearchPower:
-    """How often a search of this size misses a real photo of the person: the other half of honesty."""
+    """How often a search misses a real photo of the person: the other half of honesty."""
 
     match_line: float  # the largest distance called a match
     missed: float  # share of LFW same-person pairs beyond it (false-non-match rate)
@@ -119,6 +122,9 @@ class SearchPower:
     pairs: int  # same-person pairs it is measured on
 
     def sentence(self) -> str:
+        if self.match_line <= 0:
+            return ("This dataset is too small to tell how close strangers come, so no face is called you by "
+                    "distance alone: 'no match' here says nothing about whether you are in it.")
         return (f"At this search's match line ({self.match_line:.2f}), about {_share(self.missed)} of real photos "
                 f"of a person are missed (95% interval {_share(self.missed_low)}-{_share(self.missed_high)}, "
                 f"measured on {self.pairs:,} same-person pairs of LFW): 'no match' is not proof of absence.")
@@ -129,15 +135,19 @@ def _share(x: float) -> str:
     return f"{x:.0%}" if x >= 0.1 else f"{x:.1%}" if x >= 0.01 else f"{x:.2%}"
 
 
-def search_power(faces_searched: int, photos_used: int = 1) -> SearchPower:
-    """The false-non-match rate, with its interval, at the match line of a search of this many faces."""
-    line = match_line(max(int(faces_searched), 1), photos_used)
+def search_power(line: float, photos_used: int = 1) -> SearchPower:
+    """The false-non-match rate, with its interval, at a search's match line (same-person pairs of LFW)."""
+    from exposure.calibration import calibration
+
+    line = max(min(float(line), PAIR_LINE), 0.0)
     cal = calibration(photos_used)
     low, high = cal.fnmr_interval(line)
     return SearchPower(line, float(cal.fnmr(line)), float(low), float(high), cal.n_genuine)
 
 
 def _count(x: float) -> str:
+    if x != x:
+        return "an unknown number of"
     if x >= 10:
         return f"{x:,.0f}"
     if x >= 0.01:
@@ -146,13 +156,17 @@ def _count(x: float) -> str:
 
 
 def power_table(sizes: dict[str, int], photos: tuple[int, ...] = (1, 3, 5)):
-    """For datasets of these sizes: the match line and the share of real photos missed, per number of photos."""
+    """For datasets of these sizes, a face with LFW's average rates: the match line and the share of real
+    photos missed, per number of photos. (A real check measures the rates of the person and dataset.)"""
     import pandas as pd
+
+    from exposure.calibration import calibration
 
     rows = []
     for name, n in sizes.items():
         for k in photos:
-            p = search_power(n, k)
+            line = calibration(k).distance_at_fmr(CHANCE_LIMIT / max(int(n), 1))
+            p = search_power(line, k)
             rows.append({"dataset": name, "faces": n, "your photos": k, "match line": round(p.match_line, 3),
                          "real photos missed": f"{_share(p.missed)} ({_share(p.missed_low)}-{_share(p.missed_high)})"})
     return pd.DataFrame(rows)

@@ -379,8 +379,7 @@ class CheckApp:
         try:
             opened = [self._open(p) for p in paths]
             self.status.value = "Searching..."
-            photos = [q.photo for q in self.queries]
-            self.result = check(photos, opened, top=self.top, face=[q.chosen for q in self.queries])
+            self.result = check(self.queries, opened, top=self.top)  # the faces found when the photos were added
         except ExposureError as e:
             self.status.value = f"<span style='color:#D55E00'>{html.escape(str(e))}</span>"
             return
@@ -426,7 +425,7 @@ class CheckApp:
             from exposure.figures import verdict_lines
             from exposure.verdicts import LIKELY
 
-            return verdict_lines(max(index.n_faces, 1), len(self.result.queries))[LIKELY]
+            return verdict_lines(self.result, index)[LIKELY]
         return float(self.threshold.value)
 
     def label_for(self, row, index) -> tuple[str, bool]:
@@ -438,11 +437,15 @@ class CheckApp:
 
     def chance_text(self, index) -> str:
         """How many strangers would be within the line by chance, in plain words."""
-        from exposure.figures import expected_strangers
         from exposure.verdicts import CHANCE_LIMIT, PAIR_LINE, POSSIBLE_LIMIT
 
+        strangers = self.result.strangers[str(index.path)]
         line = self.line_for(index)
-        count = expected_strangers(line, max(index.n_faces, 1), len(self.result.queries))
+        if strangers.too_small:
+            head = f"Match line {line:.2f}: " if line > 0 else ""
+            return (f"{head}{index.n_faces:,} faces are too few to measure how close strangers come to you: no face "
+                    "here is called you by its distance alone.")
+        count = strangers.expected(line)
         n = "fewer than 0.01" if count < 0.01 else (f"{count:.2g}" if count < 10 else f"{count:,.0f}")
         if line > PAIR_LINE + 1e-9:
             meaning = "but beyond 0.6, dlib's usual line for one pair of photos, faces are not the same person"
@@ -453,7 +456,8 @@ class CheckApp:
         else:
             meaning = "so a face within it may well be a stranger who looks like you"
         return (f"Match line {line:.2f}: about <b>{n}</b> stranger{'' if 0.5 <= count < 1.5 else 's'} among "
-                f"{index.n_faces:,} faces would be this close by chance, {meaning}.")
+                f"{index.n_faces:,} faces would be this close to you by chance (counted from how close this "
+                f"dataset's own faces come to you), {meaning}.")
 
     def redraw(self) -> None:
         """Redraw verdicts, counts, gallery and charts from the last search (no new search)."""

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))  # bench-only helpers (bench/compare.py) that tests use too
 SAMPLE = REPO / "sample_data"
 MY_PHOTO = SAMPLE / "photos" / "my_photo.jpg"
 SAMPLE_DATASET = SAMPLE / "dataset"

@@ -333,9 +333,11 @@ def test_memory_stays_flat(tmp_path, dtype):
 @pytest.mark.skipif(not (LFW_INDEX / "manifest.json").exists(), reason=f"no LFW index at {LFW_INDEX} (bench/calibrate.py builds it)")
 def test_float16_verdicts_on_lfw(tmp_path):
     """Every LFW face searched for among the others: float16 storage changes no match (likely you / not)."""
+    from compare import float16_effect
+
     from exposure.index import open_index
 
-    effect = knn.float16_effect(open_index(LFW_INDEX).embeddings, 5, work_dir=tmp_path)
+    effect = float16_effect(open_index(LFW_INDEX).embeddings, 5, work_dir=tmp_path)
     assert effect["max_abs_distance_error_same_face"] < 2e-4
     assert effect["top1_changed"] < 0.005
     assert effect["is_match_changed"] == 0

@@ -26,7 +26,8 @@ K = 5
 
 
 def test_onnx_equals_dlib_over_all_of_lfw(tmp_path):
-    from exposure import knn
+    from compare import top_labels
+
     from exposure.index import build_index, open_index
 
     tgz = LFW_DIR / "lfw-deepfunneled.tgz"
@@ -42,9 +43,8 @@ def test_onnx_equals_dlib_over_all_of_lfw(tmp_path):
     diff = np.abs(a.embeddings.astype(np.float64) - b.embeddings.astype(np.float64))
     assert diff.max() <= TOLERANCE, f"max abs difference {diff.max():.2e} at row {int(diff.max(1).argmax())}"
 
-    da, ia = knn.search_each(a.embeddings, a.embeddings, K)
-    db, ib = knn.search_each(b.embeddings, b.embeddings, K)
-    labels_a, labels_b = knn.verdict_labels(da, a.n_faces), knn.verdict_labels(db, b.n_faces)
+    labels_a, da, ia = top_labels(np.asarray(a.embeddings), K)
+    labels_b, db, ib = top_labels(np.asarray(b.embeddings), K)
     changed = np.argwhere(labels_a != labels_b)
     assert len(changed) == 0, f"{len(changed)} of {labels_a.size} verdicts differ, e.g. face/rank {changed[:5].tolist()}"
     # the same faces found, in the same order, except where two distances tie within the tolerance

@@ -9,8 +9,7 @@ from conftest import needs_lfw
 from PIL import Image, ImageEnhance, ImageOps
 
 from exposure import find_faces
-from exposure.checker import SAME_PHOTO_BITS, SAME_PHOTO_DISTANCE
-from exposure.samephoto import chip_hash, hash_distance
+from exposure.samephoto import SAME_PHOTO_BITS, chip_hash, hash_distance, same_photo
 
 
 def scraped_copy(img: Image.Image, rng: np.random.Generator) -> Image.Image:
@@ -53,11 +52,8 @@ def test_same_photo_precision_and_recall_on_lfw(lfw_people):
                 copies.append((hash_distance(fa.chip, chip_hash(fc.chip)),
                                float(np.linalg.norm(fa.embedding - fc.embedding))))
 
-    def same(bits, dist):
-        return bits <= SAME_PHOTO_BITS and dist <= SAME_PHOTO_DISTANCE
-
-    tp = sum(same(*c) for c in copies)
-    fp = sum(same(*o) for o in others)
+    tp = sum(same_photo(*c) for c in copies)
+    fp = sum(same_photo(*o) for o in others)
     recall = tp / len(copies)
     precision = tp / max(tp + fp, 1)
     print(f"same photo: recall {recall:.3f} on {len(copies)} copies, precision {precision:.3f}; "
