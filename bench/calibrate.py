@@ -239,7 +239,7 @@ def main() -> None:
         "and true-match rate (share of all same-person pairs within it), from every LFW image's primary face, "
         "with Wilson 95% intervals (pairs treated as independent: they share photos, so the true intervals are "
         "somewhat wider); curves for the mean face of 2-5 photos, and for a labelled identity's mean face of "
-        "2-5 photos against the searcher's 1-5 (`identity_curves`); written to `exposure/data/calibration_lfw.json`, which the verdicts read.",
+        "2-5 photos against the searcher's 1-5 (`identity_curves`); written to `exposure/data/calibration_lfw.json`, from which every search states the share of real photos it misses (the strangers are counted in each dataset searched: see populations).",
     )
 
 
