@@ -110,7 +110,8 @@ def _print_table(result) -> None:
         print(f"\n{ix.name}: {ix.n_faces:,} faces searched; "
               + (f"{n} match{'es' if n > 1 else ''} (you)" if n else "no face close enough to be you"))
         strangers = result.strangers[str(ix.path)]
-        print("  " + ("too few faces to tell how close strangers come: none is called you by distance alone"
+        print("  " + (f"{ix.n_faces:,} faces are too few to tell how close strangers come: only a copy of your own "
+                      "photo is called you"
                       if strangers.too_small else
                       f"match line {max(lines(strangers)[LIKELY], 0):.3f}, counted from how close this dataset's "
                       "own faces come to you"))

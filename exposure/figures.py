@@ -167,8 +167,9 @@ def distance_histogram(result, index=None, threshold: float | None = None):
     if threshold is not None:
         ax.axvline(threshold, color=OKABE_ITO["black"], linewidth=2, label=f"your line: {threshold:.2f}")
     nearest = np.sort(d)[: min(5, len(d))]
+    # on the x axis itself (axes coordinates: on a log scale a data y of 0 would lie infinitely far below)
     ax.plot(nearest, np.zeros_like(nearest), linestyle="none", marker="v", markersize=9, color=YOU,
-            clip_on=False, label="your nearest faces", zorder=5)
+            clip_on=False, label="your nearest faces", zorder=5, transform=ax.get_xaxis_transform())
     ax.set_xlim(0, hi)
     ax.set_xlabel(DISTANCE_LABEL)
     ax.set_ylabel("number of faces" + (" (log scale)" if len(d) > 200 else ""))

@@ -72,11 +72,17 @@ class DatasetTail:
 class Strangers:
     """One person's strangers among one kind of item of one dataset: how many are expected within any distance."""
 
-    items: int  # faces, or named people, searched
+    items: int  # faces, or named people, counted: those searched less any known to be the person's own
     rank: int  # K
     anchor: float  # distance of the person's K-th nearest item
     width: float | None  # the dataset's width (None: too few items to say)
     kind: str = FACES
+    searched: int | None = None  # items searched (default: items)
+
+    @property
+    def size(self) -> int:
+        """How many faces (or named people) were searched, for the person to read."""
+        return self.items if self.searched is None else self.searched
 
     @property
     def too_small(self) -> bool:
@@ -119,13 +125,14 @@ def person_strangers(distances: np.ndarray, width: Width | None, kind: str = FAC
     matched by person): they do not count towards the anchor.
     """
     d = np.asarray(distances, dtype=np.float64)
+    searched = len(d)
     if leave_out is not None and len(leave_out):
         d = np.delete(d, leave_out)
     n = len(d)
     k = anchor_rank(n)
     if width is None or width.width is None or n < (MIN_PEOPLE if kind == PEOPLE else MIN_FACES):
-        return Strangers(n, k, math.nan, None, kind)
-    return Strangers(n, k, float(np.partition(d, k - 1)[k - 1]), width.width, kind)
+        return Strangers(n, k, math.nan, None, kind, searched)
+    return Strangers(n, k, float(np.partition(d, k - 1)[k - 1]), width.width, kind, searched)
 
 
 # ---------------------------------------------------------------- measuring a dataset

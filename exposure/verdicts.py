@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from exposure.strangers import CHANCE_LIMIT, PEOPLE, Strangers
+from exposure.strangers import CHANCE_LIMIT, FACES, PEOPLE, Strangers
 
 POSSIBLE_LIMIT = 1.0  # expected strangers this close, at most, for "possibly you"
 PAIR_LINE = 0.6  # dlib's one-to-one threshold: beyond it, not even a look-alike
@@ -51,10 +51,10 @@ def verdict(distance: float, strangers: Strangers, same_photo: bool = False) -> 
     """
     expected = strangers.expected(distance)
     if strangers.kind == PEOPLE:
-        chance = (f"among {strangers.items:,} named people, about {_count(expected)} strangers would have photos "
+        chance = (f"among {strangers.size:,} named people, about {_count(expected)} strangers would have photos "
                   "whose mean face is this close by chance")
     else:
-        chance = f"in a search of {strangers.items:,} faces, about {_count(expected)} strangers would be this close by chance"
+        chance = f"in a search of {strangers.size:,} faces, about {_count(expected)} strangers would be this close by chance"
     return _decide(distance, strangers.rate(distance), expected, strangers, chance, same_photo)
 
 
@@ -63,7 +63,7 @@ def _decide(distance: float, fmr: float, expected: float, strangers: Strangers, 
     """The label and wording shared by face and identity verdicts, from the expected strangers this close."""
     if strangers.too_small:
         fmr = expected = math.nan
-        chance = (f"this dataset has too few {strangers.kind} ({strangers.items:,}) to measure how close strangers "
+        chance = (f"this dataset has too few {strangers.kind} ({strangers.size:,}) to measure how close strangers "
                   "come to you, so none is called you by distance alone")
     extrapolated = bool(not strangers.too_small and distance < strangers.anchor)
     if distance > PAIR_LINE:  # beyond the one-to-one line nothing is a match, however small the search
@@ -86,8 +86,8 @@ def _decide(distance: float, fmr: float, expected: float, strangers: Strangers, 
         label = LOOKALIKE
         text = f"Someone who looks like you, or you: {chance}, so this alone proves nothing."
     if extrapolated and label != NO_MATCH:
-        text += (f" (Counted from how fast the dataset's {strangers.kind} thin out towards you, below your "
-                 f"{_ordinal(strangers.rank)} nearest; the estimate errs towards more strangers.)")
+        text += (f" (Estimated below your {_ordinal(strangers.rank)} nearest {strangers.kind[:-1] if strangers.kind == FACES else 'named person'}, "
+                 "erring towards more strangers.)")
     return Verdict(
         label=label,
         is_match=label in MATCHES,

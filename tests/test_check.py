@@ -146,7 +146,7 @@ def test_cli_table_and_report(sample_index, tmp_path):
     assert "sample_faces: 3 faces searched; 1 match (you)" in proc.stdout
     assert "same photo" in proc.stdout and str(report) in proc.stdout
     assert "by person (2 named people" in proc.stdout
-    assert "too few faces to tell how close strangers come" in proc.stdout
+    assert "3 faces are too few to tell how close strangers come" in proc.stdout
     assert "no face is called you by distance alone: 'no match' here says nothing" in proc.stdout
     html = report.read_text()
     assert "Eileen_Collins" in html and "sample_faces" in html and "same photo" in html

@@ -62,9 +62,33 @@ def test_matching_figures(result, tmp_path):
         "lookalike_growth": figures.lookalike_growth(0.6, {"LFW": 13233, "MegaFace": 4_753_320}),
         "face_steps": figures.face_steps(q.photo, q.face),
         "embedding_bars": figures.embedding_bars(q.face, {"other": -q.face.embedding}),
+        "population_curves": figures.population_curves(),
     }
     for name, fig in made.items():
         _assert_png_not_blank(fig, out / f"{name}.png")
+
+
+def test_histogram_of_a_big_dataset_keeps_its_size(result, tmp_path):
+    """More than 200 faces: a log scale, where the markers of the nearest faces once stretched the saved
+    (tight) figure to 160,000 pixels, blank but for the histogram."""
+    import dataclasses
+
+    from PIL import Image
+
+    from exposure import figures
+
+    big = dataclasses.replace(result, all_distances={k: np.linspace(0.2, 1.1, 5000) for k in result.all_distances})
+    figures.distance_histogram(big).savefig(tmp_path / "big.png", dpi=90, bbox_inches="tight")
+    width, height = Image.open(tmp_path / "big.png").size
+    assert width < 1000 and height < 600, (width, height)
+
+
+def test_population_table_reads_the_shipped_curves():
+    from exposure import figures
+
+    table = figures.population_table()
+    assert {"UTKFace Asian", "UTKFace White", "LFW (named, mostly white)"} <= set(table.index)
+    assert table.loc["UTKFace Asian", "within 0.50"] == "1 in 23"  # strangers packed ~170 times closer than on LFW
 
 
 def test_atlas_figures(tmp_path):
