@@ -314,7 +314,12 @@ def _prepare_beside(photos, face, detector: str, encoder: str | None):
         receive.close()
 
     def wait():
+        from exposure.index import stall_seconds
+
         try:
+            if not receive.poll(stall_seconds()):  # a hung child must not hang the check
+                child.kill()
+                raise ExposureError(f"preparing the photos is stuck: nothing came back in {stall_seconds():.0f} s")
             kind, value = receive.recv()
         except EOFError:
             raise ExposureError(f"preparing the photos failed: the worker process ended ({child.exitcode})") from None

@@ -81,7 +81,17 @@ def embed_all_dask(
 
 
 def _result(future) -> tuple[dict, list[dict]]:
-    record, rows = future.result()
+    """The next result, or ExposureError when none comes for stall_seconds() (a stuck or lost worker)."""
+    from distributed import TimeoutError as DaskTimeout
+
+    from exposure.errors import ExposureError
+    from exposure.index import stall_seconds
+
+    try:
+        record, rows = future.result(timeout=stall_seconds())
+    except (DaskTimeout, TimeoutError):
+        raise ExposureError(f"the build is stuck: no image finished on the Dask cluster in {stall_seconds():.0f} s; "
+                            "every finished shard is kept: run the same command again to resume") from None
     future.release()
     return record, rows
 

@@ -254,7 +254,6 @@ class _Lock:
     def __enter__(self):
         import fcntl
 
-        global _LOCK_FD
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -263,34 +262,10 @@ class _Lock:
             raise ExposureError(
                 f"{self.path.parent}: another exposure index build is writing this index; wait for it to finish"
             ) from None
-        _LOCK_FD = self.fd
         return self
 
     def __exit__(self, *exc):
-        global _LOCK_FD
-        _LOCK_FD = None
         os.close(self.fd)  # closing releases the lock
-
-
-_LOCK_FD: int | None = None  # the lock of the build in progress: forked workers must not keep it
-
-
-def _worker_init() -> None:
-    """In each worker: one encoder thread, drop the inherited lock, and die with the build if it is killed."""
-    os.environ["EXPOSURE_ENCODER_THREADS"] = "1"  # the parallelism is across worker processes
-    if _LOCK_FD is not None:
-        try:
-            os.close(_LOCK_FD)  # else a killed build's orphaned workers would keep the index locked
-        except OSError:
-            pass
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        try:
-            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
 
 
 def build_index(
@@ -365,19 +340,21 @@ def build_index(
 
         from tqdm.auto import tqdm
 
+        use_dask = scheduler is not None or dask
+        # decided once, when a build starts; Dask workers always detect (the box is not sent to them)
+        if aligned is not False and old is None and todo and not use_dask:
+            if progress:
+                print(f"checking {FAST_PATH_PROBE} images: are they aligned face crops?", file=sys.stderr, flush=True)
+            fast_path = aligned_box(source, todo)
+            if aligned and fast_path is None:
+                raise ExposureError(f"{source.location}: not a dataset of aligned face crops (sizes or face "
+                                    "positions differ); index it without --aligned")
         bar = tqdm(
             total=len(todo), unit="img", desc=f"indexing {dataset}", disable=not progress, file=sys.stderr,
             mininterval=0.2 if sys.stderr.isatty() else 10.0,
         )
         batch_records, batch_rows = [], []
         try:
-            use_dask = scheduler is not None or dask
-            # decided once, when a build starts; Dask workers always detect (the box is not sent to them)
-            if aligned is not False and old is None and todo and not use_dask:
-                fast_path = aligned_box(source, todo, detector)
-                if aligned and fast_path is None:
-                    raise ExposureError(f"{source.location}: not a dataset of aligned face crops (sizes or face "
-                                        "positions differ); index it without --aligned")
             if use_dask:
                 from exposure.distributed import embed_all_dask
 
@@ -396,6 +373,10 @@ def build_index(
             else:  # nothing new: refresh counts (the folder may have gained or lost files)
                 manifest = _manifest(dataset, source, shards, records, len(items), detector, fast_path)
                 _atomic_write(out / "manifest.json", json.dumps(manifest, indent=1).encode())
+        except (ExposureError, KeyboardInterrupt):  # stuck, a worker lost, Ctrl-C: keep this shard's finished images
+            if batch_records:
+                commit(batch_records, batch_rows)
+            raise
         finally:
             bar.close()
         manifest = read_manifest(out)
@@ -430,12 +411,13 @@ FAST_PATH_PROBE = 48  # images detected in full to decide whether a dataset is a
 FAST_PATH_SPREAD = 0.03  # face box corners may vary this much (share of the image side) across the probe
 
 
-def aligned_box(source, items: list, detector: str = "hog") -> dict | None:
+def aligned_box(source, items: list) -> dict | None:
     """The face box of a dataset of aligned face crops, or None when it is not one.
 
-    Probes images spread over the dataset with full detection: they must all have one size, a
-    face each (a few misses allowed), and the face in the same place; then the median box is used
-    for every image of that size, and detection (most of the time per image) is skipped.
+    Probes images spread over the dataset with HOG detection (in this process: the CNN here would
+    take a minute and leave its threads behind): they must all have one size, a face each (a few
+    misses allowed), and the face in the same place; then the median box is used for every image
+    of that size, and detection (most of the time per image) is skipped.
     """
     from exposure.faces import detect
     from exposure.photos import decode_photo, read_file
@@ -453,7 +435,7 @@ def aligned_box(source, items: list, detector: str = "hog") -> dict | None:
         except PhotoError:
             continue
         sizes.add((photo.width, photo.height))
-        found = detect(photo, detector)
+        found = detect(photo, "hog")
         if found:
             b = found[0][0]
             boxes.append((b.left, b.top, b.right, b.bottom))
@@ -465,9 +447,21 @@ def aligned_box(source, items: list, detector: str = "hog") -> dict | None:
     return {"size": [w, h], "box": [int(round(v)) for v in np.median(arr, 0)], "probed": FAST_PATH_PROBE}
 
 
+STALL_SECONDS = 600.0  # a build in which no image finishes for this long is stuck: it says so and stops
+
+
+def stall_seconds() -> float:
+    """How long a build waits for the next image before calling itself stuck ($EXPOSURE_STALL_SECONDS)."""
+    return float(os.environ.get("EXPOSURE_STALL_SECONDS", STALL_SECONDS))
+
+
 def _embed_all(source, todo: list, detector: str, encoder: str | None, workers: int | None,
                known_box: dict | None = None):
-    """Yield (record, rows) for each item in order, in this process or in a pool of worker processes."""
+    """Yield (record, rows) for each item in order, in this process or in a pool of worker processes.
+
+    Raises ExposureError when no image finishes for stall_seconds() (a stuck worker or disk), or
+    when a worker process dies; the caller keeps what is finished.
+    """
     workers = workers or os.cpu_count() or 1
 
     def task(item):
@@ -483,23 +477,47 @@ def _embed_all(source, todo: list, detector: str, encoder: str | None, workers: 
             args, failed = task(item)
             yield failed or embed_image(*args)
         return
-    import multiprocessing
     from concurrent.futures import Future, ProcessPoolExecutor
+    from concurrent.futures import TimeoutError as FutureTimeout
+    from concurrent.futures.process import BrokenProcessPool
 
     window = workers * 8  # bounded in-flight work: memory stays flat on any dataset size
-    # fork where there is one: spawn would re-run a caller's unguarded script in every worker
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method), initializer=_worker_init) as pool:
+    stall = stall_seconds()
+    from exposure import workers as worker_processes
+
+    pool = ProcessPoolExecutor(workers, mp_context=worker_processes.context(), initializer=worker_processes.init,
+                               initargs=(os.getpid(),))
+
+    def result(head):
+        if not isinstance(head, Future):
+            return head
+        try:
+            return head.result(timeout=stall)
+        except FutureTimeout:
+            raise ExposureError(
+                f"the build is stuck: no image finished in {stall:.0f} s (a worker or the disk stopped "
+                "responding); every finished shard is kept: run the same command again to resume"
+            ) from None
+        except BrokenProcessPool:
+            raise ExposureError(
+                "a worker process stopped unexpectedly (out of memory, or killed); every finished shard is "
+                "kept: run the same command again to resume"
+            ) from None
+
+    try:
         pending: collections.deque = collections.deque()
         for item in todo:
             args, failed = task(item)
             pending.append(pool.submit(embed_image, *args) if failed is None else failed)
             if len(pending) >= window:
-                head = pending.popleft()
-                yield head.result() if isinstance(head, Future) else head
+                yield result(pending.popleft())
         while pending:
-            head = pending.popleft()
-            yield head.result() if isinstance(head, Future) else head
+            yield result(pending.popleft())
+    finally:
+        for proc in list(getattr(pool, "_processes", {}).values()):  # a stuck worker would block shutdown
+            if proc.is_alive() and pending:
+                proc.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ---------------------------------------------------------------- open
