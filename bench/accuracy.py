@@ -17,8 +17,9 @@ from lfw import lfw_dir, unpacked_lfw
 from record import record
 
 from exposure.calibration import wilson_lower, wilson_upper
+from exposure.encoders import encode_chips
 from exposure.faces import aligned_chip, detect, find_faces
-from exposure.models import encode_chips, model_path
+from exposure.models import model_path
 from exposure.photos import load_photo
 from exposure.verdicts import CHANCE_LIMIT, PAIR_LINE, POSSIBLE_LIMIT, match_line
 

@@ -18,7 +18,8 @@ import numpy as np
 from lfw import REPO, lfw_dir, unpacked_lfw, work_dir
 from record import record
 
-from exposure.index import build_index, open_index
+from exposure.build import build_index
+from exposure.index import open_index
 from exposure.models import MODEL_ID
 
 STEP = 0.0025

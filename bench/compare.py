@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from exposure import knn
+from exposure import knn, store
 from exposure.strangers import FACES, Strangers, anchor_rank, measure_tail
-from exposure.verdicts import MATCHES, verdict
+from exposure.verdicts import MATCHES, labels
 
 
 def search_each(store_or_array, queries, k: int, *, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -42,7 +42,7 @@ def verdict_labels(distances: np.ndarray, width, k: int) -> np.ndarray:
     out = np.empty((len(distances), k), dtype=object)
     for j, row in enumerate(distances):
         strangers = Strangers(n - 1, rank, float(row[rank - 1]), width.width, FACES)
-        out[j] = [verdict(float(d), strangers).label for d in row[:k]]
+        out[j] = labels(row[:k], strangers)
     return out.astype(str)
 
 
@@ -68,10 +68,10 @@ def float16_effect(embeddings: np.ndarray, k: int = 5, *, work_dir: str | os.Pat
         raise ValueError("need at least 2 faces")
     k = min(k, n - 1)
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-        s32 = knn.write_store(Path(tmp) / "f32", e32, "float32")
-        s16 = knn.write_store(Path(tmp) / "f16", e32, "float16")
+        s32 = store.write_store(Path(tmp) / "f32", e32, "float32")
+        s16 = store.write_store(Path(tmp) / "f16", e32, "float16")
         (l32, d32, i32), (l16, d16, i16) = (top_labels(e32, k, store) for store in (s32, s16))
-        e16 = s16.rows(np.arange(n)).astype(np.float64)
+        e16 = np.asarray(s16.matrix, np.float64)
     # the float16 distance of the very faces float32 found, computed directly
     d16_same = np.sqrt(((e16[i32] - e32[:, None, :].astype(np.float64)) ** 2).sum(-1))
     changed = l32 != l16

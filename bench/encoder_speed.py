@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from exposure.encoders import encode_chips
 from exposure.faces import face_chip
-from exposure.models import encode_chips
 
 REPO = Path(__file__).resolve().parents[1]
 LFW_TGZ = Path(os.environ.get("EXPOSURE_LFW_DIR", REPO.parent / "shared" / "data" / "lfw")) / "lfw-deepfunneled.tgz"

@@ -15,7 +15,8 @@ from compare import top_labels
 from lfw import unpacked_lfw, work_dir
 from record import record
 
-from exposure.index import build_index, open_index
+from exposure.build import build_index
+from exposure.index import open_index
 
 
 def top5_labels(emb: np.ndarray) -> np.ndarray:

@@ -29,10 +29,11 @@ import numpy as np
 from lfw import REPO, lfw_dir, unpacked_lfw, work_dir
 from record import record
 
+from exposure.build import build_index
 from exposure.calibration import calibration
 from exposure.checker import QueryFace, search
 from exposure.faces import Box, Face, FaceQuality
-from exposure.index import Index, build_index, open_index
+from exposure.index import Index, open_index
 from exposure.photos import Photo
 from exposure.samephoto import is_copy
 from exposure.strangers import CHANCE_LIMIT, poisson_lower, poisson_upper

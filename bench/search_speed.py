@@ -33,7 +33,7 @@ import numpy as np
 from lfw import REPO, work_dir
 from record import record
 
-from exposure import knn
+from exposure import knn, store
 
 SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
 K = 5
@@ -45,37 +45,37 @@ SETTLE_S = 0.25  # pause before each paired timing: OpenBLAS threads spin ~0.1 s
 def synthetic_chunks(n: int, seed: int = SEED, chunk: int = 250_000):
     """n embeddings shaped like dlib's: mean direction of norm 1.3 plus N(0, 0.05) per dimension."""
     rng = np.random.default_rng(seed)
-    mean = rng.standard_normal(knn.DIM)
+    mean = rng.standard_normal(store.DIM)
     mean *= 1.3 / np.linalg.norm(mean)
     for s in range(0, n, chunk):
         m = min(chunk, n - s)
-        e = rng.standard_normal((m, knn.DIM), dtype=np.float32)
+        e = rng.standard_normal((m, store.DIM), dtype=np.float32)
         e *= 0.05
         e += mean.astype(np.float32)
         yield e
 
 
-def store_for(n: int, dtype: str) -> knn.EmbeddingStore:
+def store_for(n: int, dtype: str) -> store.EmbeddingStore:
     """The synthetic store of n faces in this dtype, written once and reused by later runs."""
     folder = work_dir() / "search" / f"n{n}-{dtype}"
-    source = f"synthetic v2 seed={SEED} n={n} tile_rows={knn.TILE_ROWS}"
+    source = f"synthetic v2 seed={SEED} n={n} tile_rows={store.TILE_ROWS}"
     try:
-        return knn.open_store(folder, source=source)
-    except knn.StoreError:
-        return knn.write_store(folder, synthetic_chunks(n), dtype, source=source)
+        return store.open_store(folder, source=source)
+    except store.StoreError:
+        return store.write_store(folder, synthetic_chunks(n), dtype, source=source)
 
 
 def row_major(n: int) -> np.ndarray:
     """The float32 store's rows as a plain row-major (n, 128) file, memory-mapped (written once)."""
     store = store_for(n, "float32")
     path = work_dir() / "search" / f"n{n}-rows.f32"
-    if not path.exists() or path.stat().st_size != n * knn.DIM * 4:
+    if not path.exists() or path.stat().st_size != n * store.DIM * 4:
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as f:
             for s in range(0, n, 262_144):
                 f.write(store.matrix[s:s + 262_144].tobytes())
         tmp.replace(path)
-    return np.memmap(path, np.float32, "r", shape=(n, knn.DIM))
+    return np.memmap(path, np.float32, "r", shape=(n, store.DIM))
 
 
 def layout(n: int, repeats: int = 11) -> dict:
@@ -140,7 +140,7 @@ def bandwidth() -> dict:
     }
 
 
-def paired_ratio(store: knn.EmbeddingStore, q: np.ndarray, repeats: int = 21) -> dict:
+def paired_ratio(store: store.EmbeddingStore, q: np.ndarray, repeats: int = 21) -> dict:
     """The search timed back to back with streaming reads of as many bytes, repeat by repeat.
 
     The host's speed drifts over minutes, so a bound measured once and a latency measured later can
@@ -149,7 +149,7 @@ def paired_ratio(store: knn.EmbeddingStore, q: np.ndarray, repeats: int = 21) ->
     Each timed step starts after a pause: OpenBLAS's threads keep spinning for a while after a
     call, and would otherwise slow whatever is timed next.
     """
-    arr = np.ones(store.n * knn.DIM, np.float32)
+    arr = np.ones(store.n * store.DIM, np.float32)
     pieces = np.array_split(arr, os.cpu_count() or 1)
 
     def read(fn) -> float:
@@ -217,9 +217,9 @@ def main() -> None:
     bw = bandwidth()
     results, notes = [], []
     for n in sizes:
-        need = n * knn.DIM * 6 + n * 8  # float32 + float16 files with their norms
+        need = n * store.DIM * 6 + n * 8  # float32 + float16 files with their norms
         have = sum(
-            (work_dir() / "search" / f"n{n}-{dt}" / knn.DATA_NAMES[dt]).exists() for dt in ("float32", "float16"))
+            (work_dir() / "search" / f"n{n}-{dt}" / store.DATA_NAMES[dt]).exists() for dt in ("float32", "float16"))
         if have < 2 and need + 2 * 1024**3 > free:
             notes.append(f"{n:,} faces skipped: needs {need / 1e9:.1f} GB of disk, {free / 1e9:.1f} GB free")
             continue
@@ -230,7 +230,7 @@ def main() -> None:
         row = {"faces": n, "float32_bytes": s32.path.stat().st_size, "float16_bytes": s16.path.stat().st_size,
                "prepare_s": round(prepare_s, 1)}
         row.update(time_knn(n))
-        if n * knn.DIM * 4 * 2 < ram // 4:  # E - q is a full-size temporary
+        if n * store.DIM * 4 * 2 < ram // 4:  # E - q is a full-size temporary
             rows = row_major(n)
             row["naive_numpy"] = timed(functools.partial(naive, rows, q), max(3, repeats // 3))
         else:
@@ -250,7 +250,7 @@ def main() -> None:
     if 1_000_000 in by_n:
         r = by_n[1_000_000]
         for key, gbps in (("by_sum", bw["sum_GBps"]), ("by_best", bw["best_GBps"])):
-            b32 = 1_000_000 * knn.DIM * 4 / (gbps * 1e9) * 1e3
+            b32 = 1_000_000 * store.DIM * 4 / (gbps * 1e9) * 1e3
             b16 = b32 / 2
             bound[key] = {
                 "float32_bound_ms": round(b32, 2),
@@ -264,7 +264,7 @@ def main() -> None:
     layouts = layout(1_000_000) if 1_000_000 in by_n else None
     single = one_blas_thread(1_000_000) if 1_000_000 in by_n else None
     if single:
-        b32 = 1_000_000 * knn.DIM * 4 / (bw["best_GBps"] * 1e9) * 1e3
+        b32 = 1_000_000 * store.DIM * 4 / (bw["best_GBps"] * 1e9) * 1e3
         single["float32_ratio_by_best"] = round(single["knn_float32"]["median_ms"] / b32, 2)
     lfw = None
     lfw_index = work_dir() / "lfw-index"
@@ -280,7 +280,7 @@ def main() -> None:
     result = {
         "k": K,
         "queries": 1,
-        "tile_rows": knn.TILE_ROWS,
+        "tile_rows": store.TILE_ROWS,
         "sizes": results,
         "memory_bandwidth": bw,
         "openblas_threads_env": os.environ.get("OPENBLAS_NUM_THREADS"),

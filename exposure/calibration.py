@@ -68,10 +68,6 @@ class Calibration:
         extrapolated = 10.0 ** (log0 - slope * (d0 - d))
         return np.where(d < d0, extrapolated, measured)
 
-    def extrapolated(self, distance):
-        """True where the false-match rate at this distance comes from the tail model, not from data."""
-        return np.asarray(distance, dtype=np.float64) < self.tail_start
-
     def _counts(self, cum: np.ndarray, distance) -> np.ndarray:
         # The count at the first grid edge >= d: never below the true count within d (conservative).
         i = np.searchsorted(self.edges, np.asarray(distance, dtype=np.float64), side="left")

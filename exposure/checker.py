@@ -9,14 +9,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-from exposure.calibration import MAX_PHOTOS
+from exposure import knn, models
+from exposure.calibration import MAX_PHOTOS, calibration
+from exposure.caveats import caveats
 from exposure.errors import ExposureError, NoFaceError, PhotoError
-from exposure.faces import Face, face_crop, find_faces
+from exposure.faces import Box, Face, face_crop, find_faces
+from exposure.identities import IDENTITY_COLUMNS, rank_identities
 from exposure.index import Index, open_index
 from exposure.photos import Photo, load_photo
 from exposure.samephoto import hash_distance, same_photo
 from exposure.strangers import FACES, PEOPLE, Strangers, person_strangers
 from exposure.verdicts import LIKELY, SAME_PHOTO, lines, search_power, verdict
+from exposure.workers import stall_seconds
 
 RESULT_COLUMNS = [
     "query", "dataset", "rank", "image", "identity", "distance", "verdict", "is_match",
@@ -77,8 +81,6 @@ class CheckResult:
 
     def caveats(self) -> list:
         """The limits that apply to this check (photo quality, extrapolated rates, the model's known biases)."""
-        from exposure.caveats import caveats
-
         return caveats(self)
 
     def to_records(self) -> list[dict]:
@@ -96,8 +98,6 @@ class CheckResult:
 
 def matched_crop(index: Index, row) -> np.ndarray | None:
     """The matched face cut from the dataset's image, when the dataset is on this computer."""
-    from exposure.faces import Box
-
     source = index.source
     if source is None:
         return None
@@ -120,7 +120,8 @@ def prepare_queries(photos: Sequence, face: int | Sequence[int | None] | None = 
                     encoder: str | None = None) -> tuple[list[QueryFace], list[str]]:
     """Find the face to search for in each photo; photos without a face are listed, not fatal.
 
-    `face` picks a face by its number in `find_faces` order (0 = largest), for all photos or one
+    `face` picks a face by its number in `find_faces` order (1 = the largest, as the warnings and
+    the command line number them), for all photos or one
     per photo. A QueryFace (a face already found, as the app has) is used as it is. Raises
     NoFaceError when no photo has a usable face.
     """
@@ -141,7 +142,7 @@ def prepare_queries(photos: Sequence, face: int | Sequence[int | None] | None = 
         if not faces:
             skipped.append(f"{photo.source}: no face found")
             continue
-        pick = 0 if choice is None else int(choice)
+        pick = 0 if choice is None else int(choice) - 1
         if not 0 <= pick < len(faces):
             raise PhotoError(photo.source, f"has {len(faces)} face(s); face number {pick + 1} does not exist")
         queries.append(QueryFace(photo=photo, face=faces[pick], faces_found=len(faces), chosen=pick))
@@ -149,14 +150,6 @@ def prepare_queries(photos: Sequence, face: int | Sequence[int | None] | None = 
         raise NoFaceError("no face found in " + ", ".join(s.split(": no face")[0] for s in skipped) +
                           " (try a sharper, front-facing photo where the face is at least 80 pixels wide)")
     return queries, skipped
-
-
-def distances(queries: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
-    """Euclidean distances, shape (n_queries, n_faces), by one matrix product."""
-    q = np.asarray(queries, dtype=np.float32)
-    e = np.asarray(embeddings, dtype=np.float32)
-    d2 = (q * q).sum(1)[:, None] + (e * e).sum(1)[None, :] - 2.0 * (q @ e.T)
-    return np.sqrt(np.maximum(d2, 0.0))
 
 
 class Found(NamedTuple):
@@ -179,10 +172,6 @@ def search(queries: list[QueryFace], index: Index, top: int = 5) -> Found:
     """
     import pandas as pd
 
-    from exposure import knn
-    from exposure.calibration import calibration
-    from exposure.identities import IDENTITY_COLUMNS, rank_identities
-
     n = index.n_faces
     if n == 0:
         nobody = person_strangers(np.zeros(0), None)
@@ -200,7 +189,7 @@ def search(queries: list[QueryFace], index: Index, top: int = 5) -> Found:
     nearest, order = knn.nearest_from(best, matrix, centroid, top)
     tail, groups = index.tail, index.identity_groups
     # named people first, each counted once however many photos they have (exposure.strangers) ...
-    to_people = distances(centroid, index.identity_means)[0] if len(groups) else np.zeros(0)
+    to_people = knn.distances(centroid, index.identity_means)[0] if len(groups) else np.zeros(0)
     people_strangers = person_strangers(to_people, tail.people, PEOPLE)
     people = rank_identities(index, groups, to_people, best, people_strangers, top, always=order)
     # ... then faces, leaving out of the count the photos of a person already matched by person: theirs
@@ -211,7 +200,7 @@ def search(queries: list[QueryFace], index: Index, top: int = 5) -> Found:
     line = lines(strangers)[LIKELY]
     vs_lfw = strangers.versus(calibration(len(used)).fmr)
     # the photo shown beside each result: the one nearest to that face
-    shown = distances(np.stack([q.face.embedding for q in used]), index.embeddings[np.sort(order)])
+    shown = knn.distances(np.stack([q.face.embedding for q in used]), index.embeddings[np.sort(order)])
     best_query = dict(zip(np.sort(order).tolist(), shown.argmin(0).tolist(), strict=True))
     # Where each result stands among the person's distances to every face of the dataset
     median = float(np.median(best))
@@ -314,8 +303,6 @@ def _prepare_beside(photos, face, detector: str, encoder: str | None):
         receive.close()
 
     def wait():
-        from exposure.index import stall_seconds
-
         try:
             if not receive.poll(stall_seconds()):  # a hung child must not hang the check
                 child.kill()
@@ -334,8 +321,6 @@ def _prepare_beside(photos, face, detector: str, encoder: str | None):
 
 
 def _models_loaded() -> bool:
-    from exposure import models
-
     return models.landmark_predictor.cache_info().currsize > 0
 
 
@@ -344,7 +329,8 @@ def check(photos, indexes, top: int = 5, face=None, detector: str = "auto", enco
     """Search each index for the person in `photos` (all of one person); nothing is written to disk.
 
     `indexes` are index folders or opened Index objects. Returns the top `top` faces per index,
-    even when none is a match, each with its verdict. The "auto" detector tries dlib's CNN
+    even when none is a match, each with its verdict. `face`: the number of the face to use in each
+    photo (1 = the largest, the default), or one number per photo. The "auto" detector tries dlib's CNN
     detector on a photo where HOG finds no face. `overlap` (the CLI's one-shot check): when the
     face models are not loaded yet, prepare the photos in a forked process while the indexes open,
     so a cold start uses two cores; a long-lived process (notebook, app) keeps its models instead.

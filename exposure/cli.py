@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 def _check(args) -> int:
     from exposure.checker import check
 
-    result = check(args.photos, args.index, top=args.top, face=None if args.face is None else args.face - 1,
+    result = check(args.photos, args.index, top=args.top, face=args.face,
                    detector=args.detector, encoder=args.encoder, overlap=True)
     if args.json:
         print(json.dumps(result.to_records(), indent=1, ensure_ascii=False))
@@ -132,7 +132,7 @@ def _print_table(result) -> None:
 
 
 def _index(args) -> int:
-    from exposure.index import build_index
+    from exposure.build import build_index
 
     m = build_index(args.dataset, args.out, name=args.name, format=args.format, detector=args.detector,
                     encoder=args.encoder, workers=args.workers, scheduler=args.scheduler, dask=args.dask,
@@ -159,7 +159,7 @@ def _datasets(args) -> int:
 
 
 def _fetch(args) -> int:
-    from exposure.datasets.fetch import fetch
+    from exposure.datasets.download import fetch
 
     path = fetch(args.name, base_url=args.base_url, home=args.home)
     print(f"{args.name} is ready in {path}\nindex it with: exposure index {path} --out INDEX_DIR")
@@ -168,18 +168,18 @@ def _fetch(args) -> int:
 
 def _lookup(args) -> int:
     from exposure.errors import ExposureError
-    from exposure.lookup import lookup, records, searched_files
+    from exposure.source_lookup import lookup, records
 
-    if not searched_files(args.paths, args.home):
+    df = lookup(flickr_user=args.flickr_user, url=args.url, paths=args.paths, home=args.home)
+    if not df.attrs["searched"]:
         raise ExposureError("no dataset metadata to search (FFHQ JSON, MS-Celeb TSV, FaceScrub or PubFig lists, "
                             "LAION-Face parquet): give one with --in PATH, or put it in the data home")
-    df = lookup(flickr_user=args.flickr_user, url=args.url, paths=args.paths, home=args.home)
     if args.json:
         print(json.dumps(records(df), ensure_ascii=False, indent=1))
     elif len(df):
         print(df[["dataset", "image", "url", "author", "license"]].to_string(index=False))
     else:
-        print(f"no match in {len(searched_files(args.paths, args.home))} metadata files")
+        print(f"no match in {len(df.attrs['searched'])} metadata files")
     return 0
 
 

@@ -1,8 +1,8 @@
 """Embed a dataset on a Dask distributed cluster: the same per-image work as the in-process path.
 
 `embed_all_dask` yields `(record, rows)` for each item in the order given, like
-`exposure.index._embed_all`, so build_index commits the same shards whichever path ran. Each
-image is one task calling `exposure.index.embed_image` on a worker; at most `window` tasks are in
+`exposure.build._embed_all`, so build_index commits the same shards whichever path ran. Each
+image is one task calling `exposure.embed.embed_image` on a worker; at most `window` tasks are in
 flight, so memory stays flat however large the dataset. Without a scheduler address a
 LocalCluster of 2 single-threaded worker processes is started (and stopped afterwards).
 
@@ -16,6 +16,11 @@ from __future__ import annotations
 import collections
 import logging
 from collections.abc import Iterable, Iterator
+
+from exposure.embed import embed_image
+from exposure.errors import ExposureError, PhotoError
+from exposure.photos import read_file
+from exposure.workers import stall_seconds
 
 LOCAL_WORKERS = 2
 TASKS_PER_WORKER = 4  # in flight per worker: enough to hide scheduling latency, little memory
@@ -32,9 +37,6 @@ def embed_all_dask(
 ) -> Iterator[tuple[dict, list[dict]]]:
     """Yield (record, rows) per item of `todo`, in order, computed by `embed_image` on Dask workers."""
     from distributed import Client, LocalCluster
-
-    from exposure.errors import ExposureError
-    from exposure.index import embed_image
 
     cluster = None
     try:
@@ -59,9 +61,6 @@ def embed_all_dask(
         for item in todo:
             payload = source.payload(item)
             if send_bytes and isinstance(payload, str):
-                from exposure.errors import PhotoError
-                from exposure.photos import read_file
-
                 try:
                     payload = read_file(payload, item.key)
                 except PhotoError:  # unreadable here: embed_image records why, without sending anything
@@ -83,9 +82,6 @@ def embed_all_dask(
 def _result(future) -> tuple[dict, list[dict]]:
     """The next result, or ExposureError when none comes for stall_seconds() (a stuck or lost worker)."""
     from distributed import TimeoutError as DaskTimeout
-
-    from exposure.errors import ExposureError
-    from exposure.index import stall_seconds
 
     try:
         record, rows = future.result(timeout=stall_seconds())

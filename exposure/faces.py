@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from exposure import models
+from exposure.encoders import encode_chips
 from exposure.models import MODEL_ID
 from exposure.photos import Photo, load_photo
 
@@ -99,8 +101,6 @@ def detect(photo: Photo, detector: str = "hog") -> list[tuple[Box, float]]:
     "auto" runs HOG and, only when it finds nothing, dlib's CNN detector: on LFW it found a face
     in all 71 images where HOG found none, at about a second each.
     """
-    from exposure import models
-
     if detector == "auto":
         return detect(photo, "hog") or detect(photo, "cnn")
     if detector not in MAX_DETECT_PIXELS:
@@ -145,10 +145,12 @@ def _prominence_order(found: list[tuple[Box, float]]) -> list[tuple[Box, float]]
     return [found[best]] + [f for i, f in enumerate(found) if i != best]
 
 
-def find_faces(source, detector: str = "hog", encoder: str | None = None) -> list[Face]:
+def find_faces(source, detector: str = "auto", encoder: str | None = None) -> list[Face]:
     """Every face in a photo (path, bytes, array or Photo), most prominent first, each embedded.
 
-    An empty list means no face was found. `encoder` is "onnx" (default when installed) or "dlib".
+    An empty list means no face was found. `detector`: "auto" (as for `check`: HOG, then dlib's
+    CNN where HOG finds none), "hog" or "cnn" (`build_index` defaults to "hog": the CNN costs about a
+    second an image). `encoder` is "onnx" (default when installed) or "dlib".
     """
     photo = load_photo(source)
     boxes = detect(photo, detector)
@@ -162,8 +164,6 @@ def aligned_chip(pixels: np.ndarray, box: Box, predictor=None) -> tuple[object, 
     dlib's 5-point one).
     """
     import dlib
-
-    from exposure import models
 
     rect = dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1)
     shape = (predictor or models.landmark_predictor())(pixels, rect)
@@ -179,12 +179,11 @@ def face_chip(source, detector: str = "hog") -> np.ndarray | None:
 
 def describe_faces(photo: Photo, boxes: list[tuple[Box, float]], encoder: str | None = None) -> list[Face]:
     """Landmarks, aligned chip, embedding and quality for known face boxes in a photo."""
-    from exposure import models
 
     if not boxes:
         return []
     shapes, chips = zip(*(aligned_chip(photo.pixels, box) for box, _ in boxes), strict=True)
-    vectors = models.encode_chips(list(chips), encoder)
+    vectors = encode_chips(list(chips), encoder)
     faces = []
     for (box, score), shape, chip, vec in zip(boxes, shapes, chips, vectors, strict=True):
         points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.int32)

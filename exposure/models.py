@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
 from pathlib import Path
-
-import numpy as np
 
 from exposure.errors import ExposureError
 
@@ -68,30 +65,3 @@ def face_encoder():
     import dlib
 
     return dlib.face_recognition_model_v1(str(model_path("recognition")))
-
-
-ENCODERS = ("onnx", "dlib")
-
-
-def encoder_name(encoder: str | None = None) -> str:
-    """The encoder to use: the one asked for, else $EXPOSURE_ENCODER, else ONNX Runtime when installed."""
-    name = encoder or os.environ.get("EXPOSURE_ENCODER")
-    if name is None:
-        have_onnx = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
-        return "onnx" if have_onnx else "dlib"
-    if name not in ENCODERS:
-        raise ExposureError(f"unknown encoder {name!r}: use one of {', '.join(ENCODERS)}")
-    return name
-
-
-def encode_chips(chips: list[np.ndarray], encoder: str | None = None) -> np.ndarray:
-    """128-d embeddings of aligned 150x150 chips, shape (n, 128) float32."""
-    if not len(chips):
-        return np.zeros((0, 128), np.float32)
-    if encoder_name(encoder) == "onnx":
-        from exposure.encoders.onnx_resnet import default_encoder
-
-        threads = int(os.environ.get("EXPOSURE_ENCODER_THREADS", "0")) or None
-        return default_encoder(threads).encode(np.stack(chips))
-    vectors = face_encoder().compute_face_descriptor(list(chips))
-    return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32)

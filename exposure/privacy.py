@@ -13,6 +13,7 @@ import shutil
 import textwrap
 from pathlib import Path
 
+from exposure.datasets import catalog_table
 from exposure.home import data_home
 
 USER_DIR = "user"
@@ -134,11 +135,7 @@ def _wrap(text: str, first: str = "", rest: str = "") -> list[str]:
 def catalog_entry(dataset: str) -> dict | None:
     """The catalog entry for a dataset name (or slug, or alias), or None when the catalog has none."""
     try:
-        from exposure.datasets.catalog_table import entry
-    except ImportError:
-        return None
-    try:
-        return entry(dataset)
+        return catalog_table.entry(dataset)
     except (KeyError, ValueError):
         return None
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import html
 import io
 import os
 from pathlib import Path
@@ -13,9 +12,10 @@ import numpy as np
 
 from exposure.calibration import calibration
 from exposure.checker import CheckResult, matched_crop
+from exposure.figures import distance_histogram
+from exposure.present import badge, data_uri, esc, people_table
+from exposure.privacy import catalog_entry, request_letter
 from exposure.verdicts import CHANCE_LIMIT, LIKELY, LOOKALIKE, NO_MATCH, POSSIBLE, SAME_PHOTO, lines
-
-_COLOURS = {SAME_PHOTO: "#762a83", LIKELY: "#b2182b", POSSIBLE: "#e08214", LOOKALIKE: "#4393c3", NO_MATCH: "#878787"}
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -33,27 +33,11 @@ code{background:#f4f4f4;padding:0 .25em;word-break:break-all}
 """
 
 
-def _data_uri(pixels: np.ndarray, size: int = 256) -> str:
-    from PIL import Image
-
-    img = Image.fromarray(np.asarray(pixels, dtype=np.uint8))
-    img.thumbnail((size, size))
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=88)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-def _esc(x) -> str:
-    return html.escape("" if x is None else str(x))
-
-
 def _facts(dataset: str) -> str:
     """What the catalog knows about a dataset: who made it, from what, with what consent and licence."""
-    from exposure.privacy import catalog_entry
-
     e = catalog_entry(dataset)
     if not e:
-        return f"<p class='muted'>{_esc(dataset)} is not in exposure's catalog of public datasets.</p>"
+        return f"<p class='muted'>{esc(dataset)} is not in exposure's catalog of public datasets.</p>"
     status = e["status"] + (f" ({e['withdrawn']})" if e.get("withdrawn") else "")
     rows = [
         ("Dataset", f"{e['name']} ({e['year']}), made by {e['creator']}"),
@@ -64,7 +48,7 @@ def _facts(dataset: str) -> str:
         ("Status", status),
         ("How to ask for removal", e.get("removal") or "unknown"),
     ]
-    cells = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows)
+    cells = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
     return f"<details><summary>About this dataset</summary><table>{cells}</table></details>"
 
 
@@ -76,8 +60,6 @@ def _histogram(result, ix) -> str:
     import warnings
 
     import matplotlib.pyplot as plt
-
-    from exposure.figures import distance_histogram
 
     fig = distance_histogram(result, ix)
     buf = io.BytesIO()
@@ -91,34 +73,18 @@ def _histogram(result, ix) -> str:
 
 def _letter(row) -> str:
     """A filled-in request to the dataset's maintainer, for the best match."""
-    from exposure.privacy import request_letter
-
     text = request_letter(row.to_dict())
     return (f"<details><summary>A letter you can send to ask what they hold and to erase it (GDPR)</summary>"
-            f"<pre style='white-space:pre-wrap'>{_esc(text)}</pre></details>")
+            f"<pre style='white-space:pre-wrap'>{esc(text)}</pre></details>")
 
 
-def _people_table(people) -> str:
-    """The dataset's named people nearest to the person, each judged as one by the mean of their photos."""
-    out = [
-        f"<h3>By person: the {int(people['identities_searched'].iloc[0]):,} named people of this dataset</h3>",
-        "<p class='muted'>Where a dataset files several photos under one name, the mean face of up to 5 of "
-        "them is compared with yours, and each named person counts once, however many photos they have: "
-        "measured on LFW, this misses fewer real matches than looking at their photos one by one.</p>",
-        "<table><tr><th>#</th><th>name in the dataset</th><th>photos</th><th>distance (mean face)</th>"
-        "<th>nearest single photo</th><th>verdict</th><th>what it means</th></tr>",
-    ]
-    for _, r in people.iterrows():
-        colour = _COLOURS.get(r["verdict"], "#999")
-        out.append(
-            f"<tr><td>{int(r['rank'])}</td><td>{_esc(r['identity'])}</td>"
-            f"<td>{int(r['photos'])} ({int(r['photos_averaged'])} averaged)</td><td>{r['distance']:.3f}</td>"
-            f"<td>{r['nearest_face_distance']:.3f}<br><code>{_esc(r['nearest_image'])}</code></td>"
-            f"<td><span class='verdict' style='background:{colour}'>{_esc(r['verdict'])}</span></td>"
-            f"<td>{_esc(r['explanation'])}</td></tr>"
-        )
-    out.append("</table>")
-    return "\n".join(out)
+def _people_section(people) -> str:
+    """The by-person table with its heading and what it means."""
+    return (f"<h3>By person: the {int(people['identities_searched'].iloc[0]):,} named people of this dataset</h3>"
+            "<p class='muted'>Where a dataset files several photos under one name, the mean face of up to 5 of "
+            "them is compared with yours, and each named person counts once, however many photos they have: "
+            "measured on LFW, this misses fewer real matches than looking at their photos one by one.</p>"
+            + people_table(people))
 
 
 def render_report(result: CheckResult) -> str:
@@ -134,19 +100,19 @@ def render_report(result: CheckResult) -> str:
         "<h2>Your photos: the face that was searched for</h2><div class='queries'>",
     ]
     for q in result.queries:
-        warn = "".join(f"<br><span style='color:#b2182b'>{_esc(w)}</span>" for w in q.warnings())
+        warn = "".join(f"<br><span style='color:#b2182b'>{esc(w)}</span>" for w in q.warnings())
         parts.append(
-            f"<div class='query'><img class='face' alt='your face' src='{_data_uri(q.crop())}'>"
-            f"<br><b>{_esc(os.path.basename(q.name))}</b><br>face {q.face.quality.width_px} px wide{warn}</div>"
+            f"<div class='query'><img class='face' alt='your face' src='{data_uri(q.crop())}'>"
+            f"<br><b>{esc(os.path.basename(q.name))}</b><br>face {q.face.quality.width_px} px wide{warn}</div>"
         )
     parts.append("</div>")
     for s in result.skipped:
-        parts.append(f"<p class='muted'>Not used: {_esc(s)}</p>")
+        parts.append(f"<p class='muted'>Not used: {esc(s)}</p>")
     parts.append("<div class='private' style='border-color:#4393c3;background:#eef5fb'><b>Before you read the "
                  "results</b><ul>")
     for c in result.caveats():
-        src = f" <span class='muted'>(source: {_esc(c.source)})</span>" if c.source else ""
-        parts.append(f"<li><b>{_esc(c.title)}:</b> {_esc(c.text)}{src}</li>")
+        src = f" <span class='muted'>(source: {esc(c.source)})</span>" if c.source else ""
+        parts.append(f"<li><b>{esc(c.title)}:</b> {esc(c.text)}{src}</li>")
     parts.append("</ul></div>")
 
     for ix in result.indexes:
@@ -155,7 +121,7 @@ def render_report(result: CheckResult) -> str:
         strangers = result.strangers[str(ix.path)]
         line = lines(strangers)[LIKELY]
         counts = ix.manifest["counts"]
-        parts.append(f"<h2>Dataset: {_esc(ix.name)}</h2>")
+        parts.append(f"<h2>Dataset: {esc(ix.name)}</h2>")
         parts.append(
             f"<p class='muted'>{ix.n_faces:,} faces from {counts['images_with_faces']:,} images"
             f" ({ix.n_identities:,} named people) searched.</p>"
@@ -166,11 +132,11 @@ def render_report(result: CheckResult) -> str:
             summary = f"<b>{matches} of the {len(rows)} nearest faces {'is' if matches == 1 else 'are'} a match: you.</b>"
         elif len(named):
             summary = (f"<b>No single face is close enough to be called you, but the photos filed under "
-                       f"{_esc(named['identity'].iloc[0])}, taken together, are.</b>")
+                       f"{esc(named['identity'].iloc[0])}, taken together, are.</b>")
         else:
             summary = "<b>No face in this dataset is close enough to be called you.</b> The nearest faces are shown anyway."
         parts.append(f"<p class='summary'>{summary}</p>")
-        parts.append(f"<p class='muted'>{_esc(result.power(str(ix.path)).sentence())}</p>")
+        parts.append(f"<p class='muted'>{esc(result.power(str(ix.path)).sentence())}</p>")
         if strangers.too_small:
             parts.append(f"<p class='muted'>With {ix.n_faces:,} faces, this dataset is too small to show how close "
                          "strangers come to you: no face is called <i>likely you</i> by its distance alone.</p>")
@@ -196,30 +162,29 @@ def render_report(result: CheckResult) -> str:
             "<table><tr><th>#</th><th>your face</th><th>face in the dataset</th><th>distance</th>"
             "<th>verdict</th><th>who / which file</th><th>what it means</th></tr>"
         )
-        query_crops = {q.name: _data_uri(q.crop(), 128) for q in result.queries}
+        query_crops = {q.name: data_uri(q.crop(), 128) for q in result.queries}
         for _, r in rows.iterrows():
             crop = matched_crop(ix, r)
             matched = (
-                f"<img class='face' alt='matched face' src='{_data_uri(crop, 128)}'>"
+                f"<img class='face' alt='matched face' src='{data_uri(crop, 128)}'>"
                 if crop is not None
                 else "<span class='muted'>image not on this computer</span>"
             )
-            colour = _COLOURS.get(r["verdict"], "#999")
-            who = _esc(r["identity"]) if r["identity"] is not None else "<span class='muted'>no name given</span>"
+            who = esc(r["identity"]) if r["identity"] is not None else "<span class='muted'>no name given</span>"
             parts.append(
                 f"<tr><td>{int(r['rank'])}</td><td><img class='face' alt='your face' src='{query_crops[r['query']]}'></td>"
                 f"<td>{matched}</td><td>{r['distance']:.3f}</td>"
-                f"<td><span class='verdict' style='background:{colour}'>{_esc(r['verdict'])}</span></td>"
-                f"<td>{who}<br><code>{_esc(r['image'])}</code>"
-                + (f"<br><span class='muted'>originally from: <code>{_esc(r['source_url'])}</code></span>"
+                f"<td>{badge(r['verdict'])}</td>"
+                f"<td>{who}<br><code>{esc(r['image'])}</code>"
+                + (f"<br><span class='muted'>originally from: <code>{esc(r['source_url'])}</code></span>"
                    if r.get("source_url") else "")
                 + "</td>"
-                f"<td>{_esc(r['explanation'])}<br><span class='muted'>false-match rate at this distance: "
+                f"<td>{esc(r['explanation'])}<br><span class='muted'>false-match rate at this distance: "
                 f"{r['fmr']:.1e}</span></td></tr>"
             )
         parts.append("</table>")
         if len(people):
-            parts.append(_people_table(people))
+            parts.append(_people_section(people))
 
     parts.append("<h2>What the verdicts mean</h2>")
     fmr = {d: float(cal.fmr(d)) for d in (0.6, 0.5, 0.4)}

@@ -24,6 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from exposure import knn
+from exposure.samephoto import SAME_PHOTO_DISTANCE, is_copy
+
 CHANCE_LIMIT = 0.1  # expected strangers this close, at most, for "likely you" (the promise)
 ANCHOR_SHARE = 200  # the anchor is the item at rank N / ANCHOR_SHARE ...
 ANCHOR_MIN, ANCHOR_MAX = 5, 60  # ... kept within these ranks
@@ -222,7 +225,7 @@ def measure_tail(embeddings, labels=None, primary=None, hashes=None, people=None
                  probes: int = PROBES, seed: int = 0) -> DatasetTail:
     """Search a dataset for up to `probes` of its own faces and measure its widths (see choose_width).
 
-    `embeddings` are the dataset's (n, 128) rows (an array or knn.TiledRows), `labels` each face's
+    `embeddings` are the dataset's (n, 128) rows (an array or store.TiledRows), `labels` each face's
     name or None, `primary` whether a face is its image's main one, `hashes` the chips' perceptual
     hashes, `people` = (mean faces (m, 128), person of each row (n,), -1 for none) for a dataset
     that names people; `search_in` what to search (an index's store), by default `embeddings`.
@@ -232,9 +235,6 @@ def measure_tail(embeddings, labels=None, primary=None, hashes=None, people=None
     matched by person). Otherwise every face is a stranger, repeated people included, which errs
     towards more strangers. Copies of the probe's photo (exposure.samephoto) never are.
     """
-    from exposure import knn
-    from exposure.samephoto import SAME_PHOTO_DISTANCE, is_copy
-
     n = len(embeddings)
     labels = np.full(n, None, dtype=object) if labels is None else np.asarray(labels, dtype=object)
     primary = np.ones(n, bool) if primary is None else np.asarray(primary, dtype=bool)

@@ -13,6 +13,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
+from exposure.calibration import calibration
 from exposure.strangers import CHANCE_LIMIT, FACES, PEOPLE, Strangers
 
 POSSIBLE_LIMIT = 1.0  # expected strangers this close, at most, for "possibly you"
@@ -21,11 +24,14 @@ PAIR_LINE = 0.6  # dlib's one-to-one threshold: beyond it, not even a look-alike
 SAME_PHOTO, LIKELY, POSSIBLE, LOOKALIKE, NO_MATCH = "same photo", "likely you", "possibly you", "look-alike", "no match"
 LABELS = (SAME_PHOTO, LIKELY, POSSIBLE, LOOKALIKE, NO_MATCH)
 MATCHES = (SAME_PHOTO, LIKELY)
+# Okabe-Ito colours (told apart with any common colour-vision deficiency) and markers, the same everywhere
+COLOURS = {SAME_PHOTO: "#CC79A7", LIKELY: "#D55E00", POSSIBLE: "#E69F00", LOOKALIKE: "#56B4E9", NO_MATCH: "#999999"}
+MARKERS = {SAME_PHOTO: "P", LIKELY: "*", POSSIBLE: "D", LOOKALIKE: "o", NO_MATCH: "x"}
 RATES_DATASET = "this dataset's own faces"
 RATES_TOO_SMALL = "none: too few faces to measure"
 
-__all__ = ["CHANCE_LIMIT", "POSSIBLE_LIMIT", "PAIR_LINE", "LABELS", "MATCHES", "Verdict", "verdict",
-           "lines", "SearchPower", "search_power", "power_table"]
+__all__ = ["CHANCE_LIMIT", "POSSIBLE_LIMIT", "PAIR_LINE", "LABELS", "MATCHES", "COLOURS", "MARKERS", "Verdict", "verdict",
+           "labels", "lines", "line_sentence", "SearchPower", "search_power", "power_table"]
 
 
 @dataclass(frozen=True)
@@ -66,25 +72,15 @@ def _decide(distance: float, fmr: float, expected: float, strangers: Strangers, 
         chance = (f"this dataset has too few {strangers.kind} ({strangers.size:,}) to measure how close strangers "
                   "come to you, so none is called you by distance alone")
     extrapolated = bool(not strangers.too_small and distance < strangers.anchor)
-    if distance > PAIR_LINE:  # beyond the one-to-one line nothing is a match, however small the search
-        label = NO_MATCH
-        text = f"Too far apart to be the same person by the usual 0.6 line ({chance})."
-    elif same_photo and (strangers.too_small or expected < CHANCE_LIMIT):
-        label = SAME_PHOTO
-        text = (f"A copy of your own photo (cropped, resized or re-encoded): the aligned faces are nearly "
-                f"identical, and {chance}.")
-    elif expected < CHANCE_LIMIT:
-        label = LIKELY
-        text = f"Very few strangers come this close to you: {chance}."
-    elif expected < POSSIBLE_LIMIT:
-        label = POSSIBLE
-        text = f"Close, but not close enough to be sure: {chance}."
-    elif strangers.too_small:
-        label = LOOKALIKE
-        text = f"Within the usual 0.6 line, but {chance}."
-    else:
-        label = LOOKALIKE
-        text = f"Someone who looks like you, or you: {chance}, so this alone proves nothing."
+    label = str(_labels(distance, expected, strangers.too_small, same_photo))
+    text = {
+        NO_MATCH: f"Too far apart to be the same person by the usual 0.6 line ({chance}).",
+        SAME_PHOTO: f"A copy of your own photo (cropped, resized or re-encoded): the aligned faces are nearly identical, and {chance}.",
+        LIKELY: f"Very few strangers come this close to you: {chance}.",
+        POSSIBLE: f"Close, but not close enough to be sure: {chance}.",
+        LOOKALIKE: (f"Within the usual 0.6 line, but {chance}." if strangers.too_small else
+                    f"Someone who looks like you, or you: {chance}, so this alone proves nothing."),
+    }[label]
     if extrapolated and label != NO_MATCH:
         text += (f" (Estimated below your {_ordinal(strangers.rank)} nearest {strangers.kind[:-1] if strangers.kind == FACES else 'named person'}, "
                  "erring towards more strangers.)")
@@ -98,6 +94,36 @@ def _decide(distance: float, fmr: float, expected: float, strangers: Strangers, 
         extrapolated=extrapolated,
         rates=RATES_TOO_SMALL if strangers.too_small else RATES_DATASET,
     )
+
+
+def _labels(distance, expected, too_small: bool, same_photo=False) -> np.ndarray:
+    """The label rule: beyond the one-to-one line nothing is a match, however small the search; within it,
+    the strangers expected this close decide (NaN, a dataset too small to tell: at most a look-alike)."""
+    d, e, same = np.asarray(distance, np.float64), np.asarray(expected, np.float64), np.asarray(same_photo, bool)
+    sure = e < CHANCE_LIMIT
+    return np.select([d > PAIR_LINE, same & (too_small | sure), sure, e < POSSIBLE_LIMIT],
+                     [NO_MATCH, SAME_PHOTO, LIKELY, POSSIBLE], LOOKALIKE)
+
+
+def labels(distances, strangers: Strangers, same_photo=False) -> np.ndarray:
+    """The verdict labels of many distances at once, for a person whose strangers are `strangers`."""
+    return _labels(distances, strangers.expected(distances), strangers.too_small, same_photo)
+
+
+def line_sentence(strangers: Strangers, line: float) -> str:
+    """What a match line chosen by hand means for this person in this dataset, in plain words (the app's slider)."""
+    if strangers.too_small:
+        head = f"Match line {line:.2f}: " if line > 0 else ""
+        return (f"{head}{strangers.size:,} {strangers.kind} are too few to measure how close strangers come to you: "
+                "none here is called you by its distance alone.")
+    count = strangers.expected(line)
+    meaning = {NO_MATCH: "but beyond 0.6, dlib's usual line for one pair of photos, faces are not the same person",
+               LIKELY: "so a face within it is very likely you",
+               POSSIBLE: "so a face within it is possibly you: worth a look, not proof",
+               LOOKALIKE: "so a face within it may well be a stranger who looks like you"}[str(labels(line, strangers))]
+    return (f"Match line {line:.2f}: about <b>{_count(count)}</b> stranger{'' if 0.5 <= count < 1.5 else 's'} among "
+            f"{strangers.size:,} {strangers.kind} would be this close to you by chance (counted from how close this "
+            f"dataset's own faces come to you), {meaning}.")
 
 
 def lines(strangers: Strangers) -> dict[str, float]:
@@ -137,8 +163,6 @@ def _share(x: float) -> str:
 
 def search_power(line: float, photos_used: int = 1) -> SearchPower:
     """The false-non-match rate, with its interval, at a search's match line (same-person pairs of LFW)."""
-    from exposure.calibration import calibration
-
     line = max(min(float(line), PAIR_LINE), 0.0)
     cal = calibration(photos_used)
     low, high = cal.fnmr_interval(line)
@@ -159,8 +183,6 @@ def power_table(sizes: dict[str, int], photos: tuple[int, ...] = (1, 3, 5)):
     """For datasets of these sizes, a face with LFW's average rates: the match line and the share of real
     photos missed, per number of photos. (A real check measures the rates of the person and dataset.)"""
     import pandas as pd
-
-    from exposure.calibration import calibration
 
     rows = []
     for name, n in sizes.items():

@@ -17,149 +17,22 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
-import io
-import json
 import os
 from pathlib import Path
 
-import numpy as np
-
-from exposure.checker import matched_crop
+from exposure.build import sample_index
+from exposure.checker import check, matched_crop, prepare_queries
 from exposure.errors import ExposureError
-from exposure.home import data_home
+from exposure.figures import distance_histogram, to_png
+from exposure.home import SAMPLE_NAME, available_indexes, sample_photo
+from exposure.index import open_index
+from exposure.photos import load_photo
+from exposure.present import jpeg_bytes, people_table, provenance
+from exposure.privacy import forget, user_dir
+from exposure.report import write_report
+from exposure.verdicts import COLOURS, LIKELY, line_sentence, lines
 
-SAMPLE_NAME = "sample_faces"
 WORKSHOP_ENV = "EXPOSURE_WORKSHOP"
-
-
-# ---------------------------------------------------------------- where indexes are
-
-
-def sample_data_dir() -> Path:
-    """The bundled sample data folder (in a source checkout of exposure)."""
-    here = Path(__file__).resolve().parent.parent / "sample_data"
-    if not (here / "dataset").is_dir():
-        raise ExposureError(f"the sample data is not here ({here}): it ships with the source of exposure, not the wheel")
-    return here
-
-
-def sample_photo() -> Path:
-    """The sample phone photo of the person (Eileen Collins, public domain)."""
-    return sample_data_dir() / "photos" / "my_photo.jpg"
-
-
-def indexes_dir(home: str | os.PathLike | None = None) -> Path:
-    """`<data home>/indexes`: every index folder in it is offered in the app (copy prebuilt ones here)."""
-    return data_home(home) / "indexes"
-
-
-def sample_index(home: str | os.PathLike | None = None) -> Path:
-    """The index of the sample dataset in the data home, built on first use (a few seconds)."""
-    out = indexes_dir(home) / SAMPLE_NAME
-    if not (out / "manifest.json").is_file():
-        from exposure.index import build_index
-
-        build_index(sample_data_dir() / "dataset", out, name=SAMPLE_NAME, workers=1, progress=False)
-    return out
-
-
-def available_indexes(home: str | os.PathLike | None = None) -> list[dict]:
-    """The indexes under `<data home>/indexes/*/manifest.json`, plus the sample index (built or not)."""
-    found = []
-    root = indexes_dir(home)
-    for manifest in sorted(root.glob("*/manifest.json")) if root.is_dir() else []:
-        try:
-            m = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        counts = m.get("counts", {})
-        found.append(
-            {
-                "name": m.get("dataset", manifest.parent.name),
-                "path": manifest.parent,
-                "faces": int(counts.get("faces", 0)),
-                "images": int(counts.get("images_found", 0)),
-                "complete": bool(m.get("complete", False)),
-                "built": True,
-            }
-        )
-    if not any(f["path"].name == SAMPLE_NAME for f in found):
-        try:
-            sample_data_dir()
-        except ExposureError:
-            return found
-        found.append(
-            {"name": SAMPLE_NAME, "path": root / SAMPLE_NAME, "faces": 3, "images": 4, "complete": True, "built": False}
-        )
-    return found
-
-
-def index_summary(manifest: dict):
-    """What an index holds, as a small table: images found, with faces, without, failed, faces."""
-    import pandas as pd
-
-    c = manifest.get("counts", {})
-    rows = [
-        ("images found in the folder", c.get("images_found", 0)),
-        ("images looked at so far", c.get("images_done", 0)),
-        ("images with at least one face", c.get("images_with_faces", 0)),
-        ("images where no face was found", c.get("images_without_face", 0)),
-        ("images that could not be read", c.get("failed", 0)),
-        ("faces indexed", c.get("faces", 0)),
-        ("other files skipped (not photos)", c.get("other_files_skipped", 0)),
-    ]
-    return pd.DataFrame(rows, columns=["what", "how many"]).set_index("what")
-
-
-def failed_images(manifest: dict):
-    """The images an index could not read, with the reason."""
-    import pandas as pd
-
-    return pd.DataFrame(manifest.get("failed", []), columns=["path", "reason"])
-
-
-# ---------------------------------------------------------------- small image helpers
-
-
-def jpeg_bytes(pixels: np.ndarray, size: int = 128, blur: bool = False) -> bytes:
-    """A thumbnail as JPEG bytes; `blur` makes the face unrecognisable."""
-    from PIL import Image, ImageFilter
-
-    img = Image.fromarray(np.asarray(pixels, dtype=np.uint8))
-    img.thumbnail((size, size))
-    if blur:
-        img = img.filter(ImageFilter.GaussianBlur(radius=max(img.size) / 8))
-    buf = io.BytesIO()
-    img.convert("RGB").save(buf, format="JPEG", quality=85)
-    return buf.getvalue()
-
-
-def provenance(row, index) -> tuple[str, str | None]:
-    """Where a matched face comes from: the file (as text) and a link to the dataset's page, if known."""
-    from exposure.privacy import catalog_entry
-
-    info = catalog_entry(index.name)
-    url = (info.get("urls") or [None])[0] if info else None
-    path = Path(index.dataset_root) / row["image"]
-    return str(path), url
-
-
-# ---------------------------------------------------------------- the app
-
-
-def people_html(people) -> str:
-    """The nearest named people of one dataset, each judged by the mean face of their photos (recommended line)."""
-    from exposure.figures import VERDICT_COLOURS
-
-    rows = "".join(
-        f"<tr><td>{html.escape(str(r['identity']))}</td><td>{int(r['photos'])}</td><td>{float(r['distance']):.3f}</td>"
-        f"<td><span style='background:{VERDICT_COLOURS.get(r['verdict'], '#999999')};color:#fff;padding:.1em .5em;"
-        f"border-radius:1em'>{html.escape(str(r['verdict']))}</span></td></tr>"
-        for _, r in people.iterrows()
-    )
-    return ("<p style='margin:.6em 0 .2em'><b>By person</b>: the mean face of up to 5 photos filed under each name, "
-            "against yours (verdicts at the recommended line)</p><table><tr><th align='left'>name</th><th>photos</th>"
-            f"<th>distance</th><th>verdict</th></tr>{rows}</table>")
 
 
 class CheckApp:
@@ -273,9 +146,6 @@ class CheckApp:
 
     def add_photo(self, source, name: str | None = None, refresh: bool = True) -> None:
         """Add a photo (path or bytes); its face is found at once and shown."""
-        from exposure.checker import prepare_queries
-        from exposure.photos import load_photo
-
         label = name or (os.path.basename(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else "photo")
         try:
             photo = load_photo(source, name=label)
@@ -353,8 +223,6 @@ class CheckApp:
         return [cb.path for cb in self.dataset_boxes if cb.value]
 
     def _open(self, path: Path):
-        from exposure.index import open_index
-
         if path.name == SAMPLE_NAME and not (path / "manifest.json").is_file():
             self.status.value = "Preparing the sample dataset (once, a few seconds)..."
             path = sample_index(self.home)
@@ -366,8 +234,6 @@ class CheckApp:
     # -- search
     def search(self) -> None:
         """Search the chosen datasets for the person's faces."""
-        from exposure.checker import check
-
         if not self.queries:
             self.status.value = "<span style='color:#D55E00'>Add a photo with a face first.</span>"
             return
@@ -422,10 +288,7 @@ class CheckApp:
     def line_for(self, index) -> float:
         """The match line in use for one dataset: the recommended one, or the slider's."""
         if self.auto_line.value:
-            from exposure.figures import verdict_lines
-            from exposure.verdicts import LIKELY
-
-            return verdict_lines(self.result, index)[LIKELY]
+            return lines(self.result.strangers[str(index.path)])[LIKELY]
         return float(self.threshold.value)
 
     def label_for(self, row, index) -> tuple[str, bool]:
@@ -436,34 +299,12 @@ class CheckApp:
         return ("within your line" if within else "beyond your line"), within
 
     def chance_text(self, index) -> str:
-        """How many strangers would be within the line by chance, in plain words."""
-        from exposure.verdicts import CHANCE_LIMIT, PAIR_LINE, POSSIBLE_LIMIT
-
-        strangers = self.result.strangers[str(index.path)]
-        line = self.line_for(index)
-        if strangers.too_small:
-            head = f"Match line {line:.2f}: " if line > 0 else ""
-            return (f"{head}{index.n_faces:,} faces are too few to measure how close strangers come to you: no face "
-                    "here is called you by its distance alone.")
-        count = strangers.expected(line)
-        n = "fewer than 0.01" if count < 0.01 else (f"{count:.2g}" if count < 10 else f"{count:,.0f}")
-        if line > PAIR_LINE + 1e-9:
-            meaning = "but beyond 0.6, dlib's usual line for one pair of photos, faces are not the same person"
-        elif count < CHANCE_LIMIT:
-            meaning = "so a face within it is very likely you"
-        elif count < POSSIBLE_LIMIT:
-            meaning = "so a face within it is possibly you: worth a look, not proof"
-        else:
-            meaning = "so a face within it may well be a stranger who looks like you"
-        return (f"Match line {line:.2f}: about <b>{n}</b> stranger{'' if 0.5 <= count < 1.5 else 's'} among "
-                f"{index.n_faces:,} faces would be this close to you by chance (counted from how close this "
-                f"dataset's own faces come to you), {meaning}.")
+        """How many strangers would be within the line in use by chance, in plain words."""
+        return line_sentence(self.result.strangers[str(index.path)], self.line_for(index))
 
     def redraw(self) -> None:
         """Redraw verdicts, counts, gallery and charts from the last search (no new search)."""
         import ipywidgets as W
-
-        from exposure.figures import VERDICT_COLOURS
 
         if self.result is None:
             self._clear_results()
@@ -483,7 +324,7 @@ class CheckApp:
                 blurred = bool(self.blur.value and not is_match)
                 crop = matched_crop(ix, r)
                 file, url = provenance(r, ix)
-                colour = VERDICT_COLOURS.get(label, "#D55E00" if is_match else "#999999")
+                colour = COLOURS.get(label, COLOURS[LIKELY] if is_match else "#999999")
                 rows.append({"dataset": ix.name, "image": r["image"], "identity": r["identity"],
                              "distance": float(r["distance"]), "label": label, "is_match": is_match,
                              "blurred": blurred, "file": file, "url": url})
@@ -512,7 +353,8 @@ class CheckApp:
                 )
             people = res.identities[res.identities["index"] == str(ix.path)]
             if len(people):
-                widgets.append(W.HTML(people_html(people)))
+                widgets.append(W.HTML("<p style='margin:.6em 0 .2em'><b>By person</b>: the mean face of up to 5 photos filed under each name, "
+                    "against yours (verdicts at the recommended line)</p>" + people_table(people, full=False)))
             widgets.append(W.HTML(f"<p><small>{html.escape(res.power(str(ix.path)).sentence())}</small></p>"))
             named = int(people["is_match"].sum()) if len(people) else 0
             summaries.append(f"<b>{html.escape(ix.name)}</b>: {matched} of the {len(mine)} nearest faces "
@@ -523,8 +365,6 @@ class CheckApp:
         self.gallery.children = widgets
         self.summary.value = "<br>".join(summaries)
         if self.plots:
-            from exposure.figures import distance_histogram, to_png
-
             line = None if self.auto_line.value else float(self.threshold.value)
             self.charts.children = [
                 W.Image(value=to_png(distance_histogram(res, ix, threshold=line), dpi=80), format="png",
@@ -543,9 +383,6 @@ class CheckApp:
     # -- keep or forget
     def save_report(self) -> Path | None:
         """Write the HTML report into `<data home>/user/` (the only place with your data)."""
-        from exposure.privacy import user_dir
-        from exposure.report import write_report
-
         if self.result is None:
             self.saved.value = "Search first: there is nothing to save yet."
             return None
@@ -557,8 +394,6 @@ class CheckApp:
 
     def forget(self) -> list[Path]:
         """Delete saved reports and clear the photos, faces and results held in memory."""
-        from exposure.privacy import forget
-
         removed = forget(self.home)
         self.photos, self.faces, self.problems, self.result = [], [], [], None
         self._opened.clear()
@@ -567,8 +402,6 @@ class CheckApp:
         self._clear_results()
         self.search_button.disabled = True
         self.save_button.disabled = True
-        from exposure.privacy import user_dir
-
         items = [p for p in removed if p != user_dir(self.home)]
         self.status.value = ""
         self.saved.value = (f"Forgotten: your photos are cleared from memory and {len(items)} saved "

@@ -16,6 +16,14 @@ from __future__ import annotations
 import os
 import sys
 
+STALL_SECONDS = 600.0  # a build in which no image finishes for this long is stuck: it says so and stops
+
+
+def stall_seconds() -> float:
+    """How long a build waits for the next image before calling itself stuck ($EXPOSURE_STALL_SECONDS)."""
+    return float(os.environ.get("EXPOSURE_STALL_SECONDS", STALL_SECONDS))
+
+
 MODULES = ["exposure.workers", "exposure.index", "exposure.faces", "exposure.models", "exposure.samephoto",
            "exposure.encoders.onnx_resnet"]  # imported once in the fork server, not in every worker
 _MAIN_FILE, _MAIN_NAME = "EXPOSURE_POOL_MAIN_FILE", "EXPOSURE_POOL_MAIN_NAME"

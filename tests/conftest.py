@@ -52,7 +52,7 @@ def _private_home(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def sample_index(tmp_path_factory) -> Path:
     """The bundled sample dataset, indexed once per test session."""
-    from exposure.index import build_index
+    from exposure.build import build_index
 
     out = tmp_path_factory.mktemp("sample") / "index"
     build_index(SAMPLE_DATASET, out, name="sample_faces", workers=1, progress=False)

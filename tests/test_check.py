@@ -34,7 +34,7 @@ def test_check_finds_the_scraped_copy_and_nothing_else(sample_index):
 
 
 def test_choosing_another_face_changes_the_search(sample_index):
-    result = check([MY_PHOTO], [sample_index], face=1)  # the false detection on the suit
+    result = check([MY_PHOTO], [sample_index], face=2)  # the false detection on the suit
     assert not result.results["is_match"].any()
 
 
@@ -184,7 +184,7 @@ def test_report_from_python(sample_index, tmp_path):
 
 def test_bad_face_number(sample_index):
     with pytest.raises(PhotoError, match="face number 5 does not exist"):
-        check([MY_PHOTO], [sample_index], face=4)
+        check([MY_PHOTO], [sample_index], face=5)
 
 
 def test_lfw_tail_model_rests_on_a_concave_measured_curve():

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from conftest import needs_lfw
 
-from exposure.datasets.sources import FolderSource, open_source
-from exposure.index import embed_image
+from exposure.datasets.layout import FolderSource
+from exposure.datasets.sources import open_source
+from exposure.embed import embed_image
 
 pytest.importorskip("distributed")
 
@@ -64,7 +65,7 @@ def test_local_cluster_matches_in_process(lfw_people, tmp_path):
 def test_scheduler_address_sends_bytes_from_an_archive(lfw_people, tmp_path, monkeypatch):
     from distributed import LocalCluster
 
-    import exposure.photos
+    import exposure.distributed
     from exposure.distributed import embed_all_dask
 
     data = _lfw_subset(lfw_people, tmp_path / "lfw-deepfunneled", n_people=2, per_person=2)
@@ -77,8 +78,8 @@ def test_scheduler_address_sends_bytes_from_an_archive(lfw_people, tmp_path, mon
         got = list(embed_all_dask(source, items, "hog", cluster.scheduler_address))
         # a folder source through the same remote path: its files are read here and sent as bytes
         reads = []
-        real_read = exposure.photos.read_file
-        monkeypatch.setattr(exposure.photos, "read_file", lambda p, label=None: reads.append(p) or real_read(p, label))
+        real_read = exposure.distributed.read_file
+        monkeypatch.setattr(exposure.distributed, "read_file", lambda p, label=None: reads.append(p) or real_read(p, label))
         got_folder = list(embed_all_dask(folder, list(folder.items()), "hog", cluster.scheduler_address))
         monkeypatch.undo()
         assert len(reads) == 4  # read here, sent as bytes

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from exposure.archives import UnsafeArchiveError
-from exposure.datasets.fetch import ChecksumError, DownloadError, NotDownloadable, UnknownDataset, fetch
+from exposure.datasets.download import ChecksumError, DownloadError, NotDownloadable, UnknownDataset, fetch
 
 # exposure.datasets exposes the *function* `fetch` lazily; the module is reached by its full name.
-fetch_module = importlib.import_module("exposure.datasets.fetch")
+fetch_module = importlib.import_module("exposure.datasets.download")
 
 
 def _lfw_dir() -> Path:

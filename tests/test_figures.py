@@ -115,8 +115,8 @@ def test_face_map_with_one_identity_and_unnamed_faces(tmp_path):
     import shutil
 
     from exposure import figures
+    from exposure.build import build_index
     from exposure.checker import check
-    from exposure.index import build_index
 
     flat = tmp_path / "flat"
     flat.mkdir()
@@ -124,7 +124,7 @@ def test_face_map_with_one_identity_and_unnamed_faces(tmp_path):
         shutil.copy(p, flat / p.name)
     build_index(flat, tmp_path / "ix", name="flat", workers=1, progress=False)
     res = check([MY_PHOTO], [tmp_path / "ix"])
-    names, means, counts = figures.identity_means(res.indexes[0])
+    names, means, counts = figures.people_points(res.indexes[0])
     assert len(names) == res.indexes[0].n_faces  # no names: one point per face
     _assert_png_not_blank(figures.face_map(res), tmp_path / "map.png")
 

@@ -555,7 +555,7 @@ class _ZipImages:
         self.images = archive_folders.FolderOrZip(path, "lfw")
 
     def items(self):
-        from exposure.datasets.sources import Item
+        from exposure.datasets.layout import Item
 
         return (Item(key=n, ref=n) for n in self.images.names())
 

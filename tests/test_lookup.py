@@ -16,7 +16,7 @@ from PIL import Image
 from test_formats import ffhq_entry, msceleb_line
 
 from exposure.errors import ExposureError
-from exposure.lookup import flickr_photo_id, flickr_user, lookup, normalize_url, records
+from exposure.source_lookup import flickr_photo_id, flickr_user, lookup, normalize_url, records
 
 PHOTO = (SAMPLE_DATASET / "Grace_Hopper" / "Grace_Hopper_0001.jpg").read_bytes()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 from conftest import REPO
@@ -39,11 +38,10 @@ def test_notebook_runs(path, sample_index, tmp_path):
         resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()  # raises CellExecutionError, naming the cell, on any error
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors
     shown = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert shown, f"{path.name} showed nothing"
+    rich = [o for o in shown if o.output_type in ("display_data", "execute_result")
+            and {"image/png", "text/html", "application/vnd.jupyter.widget-view+json"} & set(o.get("data", {}))]
+    assert rich, f"{path.name} showed no figure, table or app"
+    stderr = "".join(o.get("text", "") for o in shown if o.output_type == "stream" and o.name == "stderr")
+    assert "Traceback" not in stderr and "Error" not in stderr, f"{path.name} printed an error: {stderr[-2000:]}"
     assert not (data_home() / "user").exists(), f"{path.name} left data about the user behind"
-    out = tmp_path / path.name
-    nbformat.write(nb, out)
-    assert Path(out).stat().st_size > 0

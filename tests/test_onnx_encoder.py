@@ -19,6 +19,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     )
 
 from exposure import models
+from exposure.encoders import encode_chips
 from exposure.encoders.dlib_dat import read_dat
 from exposure.encoders.onnx_resnet import OnnxEncoder, model_file
 from exposure.faces import face_chip
@@ -97,13 +98,13 @@ def test_graph_is_cached_in_the_data_home_by_the_dat_files_hash(home, encoder):
 def test_sample_photos_embed_as_dlib_does(encoder, sample_chips):
     got = encoder.encode(sample_chips)
     assert got.shape == (len(sample_chips), 128) and got.dtype == np.float32
-    assert np.abs(got - models.encode_chips(sample_chips, "dlib")).max() <= TOLERANCE
+    assert np.abs(got - encode_chips(sample_chips, "dlib")).max() <= TOLERANCE
 
 
 @needs_lfw
 def test_lfw_chips_embed_as_dlib_does(encoder, lfw_chips):
     assert len(lfw_chips) >= 50
-    want = models.encode_chips(lfw_chips, "dlib")
+    want = encode_chips(lfw_chips, "dlib")
     got = encoder.encode(lfw_chips)
     diff = np.abs(got - want).max()
     assert diff <= TOLERANCE, f"max abs difference {diff:.3g} over {len(lfw_chips)} LFW chips"

@@ -28,7 +28,8 @@ K = 5
 def test_onnx_equals_dlib_over_all_of_lfw(tmp_path):
     from compare import top_labels
 
-    from exposure.index import build_index, open_index
+    from exposure.build import build_index
+    from exposure.index import open_index
 
     tgz = LFW_DIR / "lfw-deepfunneled.tgz"
     built = {}

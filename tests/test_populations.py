@@ -19,8 +19,9 @@ import pytest
 from conftest import REPO, needs_lfw
 
 from exposure import check, open_index
+from exposure.build import build_index
 from exposure.checker import CheckResult
-from exposure.index import Index, build_index
+from exposure.index import Index
 from exposure.samephoto import is_copy
 from exposure.strangers import CHANCE_LIMIT, poisson_lower
 from exposure.verdicts import LIKELY, lines

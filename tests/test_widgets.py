@@ -105,8 +105,8 @@ def test_paths_sample_and_problems(home):
 
 
 def test_sample_index_is_built_on_first_use():
-    from exposure.home import data_home
-    from exposure.widgets import CheckApp, available_indexes
+    from exposure.home import available_indexes, data_home
+    from exposure.widgets import CheckApp
 
     listed = available_indexes()
     assert [i["name"] for i in listed] == ["sample_faces"] and not listed[0]["built"]

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["catalog", "catalog_records", "fetch"]
+import importlib
+
+_NAMES = {"catalog": "catalog_table", "catalog_records": "catalog_table", "fetch": "download"}
+__all__ = sorted(_NAMES)
 
 
 def __getattr__(name: str):
     # Lazy, so that `import exposure` stays fast: the catalog and pooch load on first use.
-    # The value is bound in globals(): importing the submodule `fetch` would otherwise leave the
-    # module, not the function, under that name.
-    if name in ("catalog", "catalog_records"):
-        from exposure.datasets import catalog_table
-
-        value = getattr(catalog_table, name)
-    elif name == "fetch":
-        from exposure.datasets.fetch import fetch as value
-    else:
+    if name not in _NAMES:
         raise AttributeError(name)
+    value = getattr(importlib.import_module(f"exposure.datasets.{_NAMES[name]}"), name)
     globals()[name] = value
     return value

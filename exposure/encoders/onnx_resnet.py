@@ -28,6 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from exposure.encoders.dlib_dat import DlibResNet, read_dat
+from exposure.files import sha256_file
+from exposure.home import data_home
+from exposure.models import model_path
 
 GRAPH_VERSION = 1  # bump when the graph built from the same .dat changes
 OPSET = 17
@@ -36,19 +39,8 @@ CHIP_SHAPE = (150, 150, 3)
 
 
 def _dat_path() -> Path:
-    from exposure.models import model_path
-
     return model_path("recognition")
 
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _pool_out(size: int, window: int, stride: int, pad: int) -> int:
@@ -185,10 +177,8 @@ def build_model(net: DlibResNet, fold_affine: bool = True):
 
 def model_file(dat: str | Path | None = None, home: str | Path | None = None) -> Path:
     """The cached ONNX file for this .dat, built on first use (atomically) under data_home()/models/."""
-    from exposure.home import data_home
-
     dat = Path(dat) if dat is not None else _dat_path()
-    digest = _sha256(dat)
+    digest = sha256_file(dat)
     folder = data_home(home) / "models"
     path = folder / f"dlib_resnet_v1-{digest[:16]}-g{GRAPH_VERSION}.onnx"
     if path.is_file():
@@ -285,8 +275,3 @@ class OnnxEncoder:
 def default_encoder(threads: int | None = None) -> OnnxEncoder:
     """One encoder per process (and thread count), built on first use."""
     return OnnxEncoder(threads=threads)
-
-
-def encode(chips: np.ndarray, threads: int | None = None) -> np.ndarray:
-    """(n,150,150,3) uint8 aligned chips -> (n,128) float32, as dlib's compute_face_descriptor."""
-    return default_encoder(threads).encode(chips)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from exposure.datasets.formats.archive_folders import FolderOrZip
-from exposure.datasets.sources import Item
+from exposure.datasets.layout import Item
 from exposure.errors import ExposureError, PhotoError
 
 FORMAT = "ffhq"

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from exposure.datasets.sources import Item
+from exposure.datasets.layout import Item
 from exposure.errors import ExposureError, PhotoError
 
 FORMAT = "msceleb_tsv"

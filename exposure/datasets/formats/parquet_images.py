@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from exposure.datasets.sources import Item, files_with_suffix, first_with_suffix
+from exposure.datasets.layout import Item, files_with_suffix, first_with_suffix
 from exposure.errors import ExposureError, PhotoError
 
 FORMAT = "parquet_images"

@@ -16,8 +16,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from exposure.datasets.sources import Item, dataset_root, display_path, list_images
+from exposure.datasets.layout import Item, dataset_root, display_path, list_images
 from exposure.errors import ExposureError
+from exposure.photos import is_image_name, read_file
 
 FORMAT = "utkface"
 GENDERS = {0: "male", 1: "female"}
@@ -40,8 +41,6 @@ def parse_name(name: str) -> dict:
 
 def detect(path: Path) -> bool:
     """A folder whose image names (a sample of them) mostly follow UTKFace's pattern."""
-    from exposure.photos import is_image_name
-
     p = Path(path)
     if not p.is_dir():
         return False
@@ -80,6 +79,4 @@ class UTKFaceSource:
         return os.path.join(self.location, item.ref if item.ref is not None else item.key)
 
     def read(self, key: str) -> bytes:
-        from exposure.photos import read_file
-
         return read_file(os.path.join(self.location, key), key)

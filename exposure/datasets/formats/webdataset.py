@@ -22,8 +22,10 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from exposure.datasets.sources import Item, files_with_suffix, first_with_suffix
+from exposure.archives import ArchiveReader
+from exposure.datasets.layout import Item, files_with_suffix, first_with_suffix
 from exposure.errors import PhotoError
+from exposure.photos import is_image_name
 
 FORMAT = "webdataset"
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
@@ -108,8 +110,6 @@ class WebDatasetSource:
 
     def _reader(self, stem: str):
         """The member index of one shard; only the last few are kept (and open): LAION has thousands."""
-        from exposure.datasets.formats.archive_folders import ArchiveReader
-
         reader = self._readers.pop(stem, None)
         if reader is None:
             reader = ArchiveReader(self._shards[stem])
@@ -119,8 +119,6 @@ class WebDatasetSource:
         return reader
 
     def items(self) -> Iterator[Item]:
-        from exposure.photos import is_image_name
-
         skipped = 0
         self.refused = []
         for stem in self._shards:

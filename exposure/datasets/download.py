@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from exposure.archives import ArchiveError, extract, is_archive_name
+from exposure.datasets.catalog_table import entry
 from exposure.errors import ExposureError
 from exposure.home import data_home
 
@@ -131,14 +133,10 @@ def fetch(
 
 
 def dataset_entry(name: str) -> dict[str, Any]:
-    """The entry for `name`: the built-in registry first, else the catalog (when it is installed)."""
+    """The entry for `name`: the built-in registry first, else the catalog."""
     key = _ALIASES.get(_slug(name), _slug(name))
     if key in REGISTRY:
         return REGISTRY[key]
-    try:
-        from exposure.datasets.catalog_table import entry
-    except ImportError as exc:
-        raise UnknownDataset(f"{name!r}: not a built-in dataset, and the catalog is unavailable ({exc})") from exc
     try:
         return dict(entry(name))
     except (LookupError, ValueError) as exc:
@@ -435,8 +433,6 @@ def _content_range_start(resp: Any) -> int | None:
 
 def _assemble(paths: list[Path], target: Path, files: list[_File], progress: bool) -> None:
     """Build the dataset folder in a hidden sibling (archives unpacked, other files linked) and rename it."""
-    from exposure.archives import is_archive_name
-
     if target.exists():
         raise FileExistsError(f"{target}: exists but is not a completed fetch; remove it and run again")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -461,8 +457,6 @@ def _assemble(paths: list[Path], target: Path, files: list[_File], progress: boo
 
 def _unpack_into(archive: Path, staging: Path, progress: bool) -> None:
     """Extract one archive safely and merge its top level into the staging folder."""
-    from exposure.archives import ArchiveError, extract
-
     if progress:
         print(f"Unpacking {archive.name} ...", file=sys.stderr)
     unpacked = extract(archive, staging / f".unpack-{archive.name}")

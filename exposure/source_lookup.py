@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from exposure.datasets.formats.ffhq import _looks_like_ffhq_json, load_metadata
 from exposure.errors import ExposureError
+from exposure.home import data_home
 
 COLUMNS = ["dataset", "image", "url", "author", "license", "identity", "page_url", "matched", "file"]
 FACESCRUB_NAMES = ("facescrub_actors.txt", "facescrub_actresses.txt")
@@ -136,8 +138,6 @@ def _row(dataset, image, url, author, license_, identity, page_url, matched, fil
 
 
 def _ffhq(path: Path, q: Query) -> Iterator[dict]:
-    from exposure.datasets.formats.ffhq import load_metadata
-
     data = load_metadata(path)
     for number in sorted(data, key=lambda k: (len(k), k)):
         entry = data[number]
@@ -236,8 +236,6 @@ def kind_of(path: Path) -> str | None:
     if name == "ffhq-dataset-v2.json":
         return "ffhq"
     if name.endswith(".json"):
-        from exposure.datasets.formats.ffhq import _looks_like_ffhq_json
-
         return "ffhq" if _looks_like_ffhq_json(path) else None
     if name in FACESCRUB_NAMES:
         return "facescrub"
@@ -272,8 +270,8 @@ def _head(path: Path) -> bytes:
         return b""
 
 
-def find_metadata(folder: Path) -> list[Path]:
-    """Every readable metadata file under a folder (a few levels deep), sorted."""
+def find_metadata(folder: Path) -> list[tuple[Path, str]]:
+    """Every readable metadata file under a folder (a few levels deep), sorted, with its kind."""
     found = []
     root_depth = len(folder.parts)
     for dirpath, dirnames, filenames in os.walk(folder):
@@ -282,9 +280,8 @@ def find_metadata(folder: Path) -> list[Path]:
         for fn in sorted(filenames):
             if fn.startswith(".") or not fn.lower().endswith((".json", ".txt", ".tsv", ".parquet")):
                 continue
-            p = Path(dirpath, fn)
-            if kind_of(p):
-                found.append(p)
+            if kind := kind_of(Path(dirpath, fn)):
+                found.append((Path(dirpath, fn), kind))
     return found
 
 
@@ -292,19 +289,8 @@ def _dataset_of_parquet(path: Path) -> str:
     return "LAION-Face" if "laion" in str(path).lower() else path.parent.name or path.stem
 
 
-def _search(files: Iterable[Path], q: Query) -> Iterator[dict]:
-    for path in files:
-        kind = kind_of(path)
-        if kind == "ffhq":
-            yield from _ffhq(path, q)
-        elif kind == "msceleb":
-            yield from _msceleb(path, q)
-        elif kind == "facescrub":
-            yield from _facescrub(path, q)
-        elif kind == "pubfig":
-            yield from _pubfig(path, q)
-        elif kind == "parquet":
-            yield from _parquet(path, q, _dataset_of_parquet(path))
+READERS = {"ffhq": _ffhq, "msceleb": _msceleb, "facescrub": _facescrub, "pubfig": _pubfig,
+           "parquet": lambda path, q: _parquet(path, q, _dataset_of_parquet(path))}
 
 
 def lookup(flickr_user: str | None = None, url: str | None = None, paths=None, home=None):
@@ -312,44 +298,32 @@ def lookup(flickr_user: str | None = None, url: str | None = None, paths=None, h
 
     `paths`: metadata files or folders holding them; default: everything found in the data home.
     Returns a pandas DataFrame with columns dataset, image, url, author, license, identity,
-    page_url, matched (the field that matched), file (the metadata file).
+    page_url, matched (the field that matched), file (the metadata file); `.attrs["searched"]` lists
+    the metadata files read.
     """
     import pandas as pd
 
     q = Query(flickr_user, url)
     if paths is None:
-        from exposure.home import data_home
-
         paths = [data_home(home)]
     elif isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    files: list[Path] = []
+    files: list[tuple[Path, str]] = []
     for p in map(Path, paths):
         if p.is_dir():
             files += find_metadata(p)
         elif p.is_file():
-            if kind_of(p) is None:
+            if (kind := kind_of(p)) is None:
                 raise ExposureError(
                     f"{p}: not a source-metadata file exposure can read (FFHQ JSON, MS-Celeb TSV, "
                     "FaceScrub or PubFig URL list, LAION-Face parquet)"
                 )
-            files.append(p)
+            files.append((p, kind))
         else:
             raise ExposureError(f"{p}: no such file or folder")
-    rows = list(_search(files, q))
-    return pd.DataFrame(rows, columns=COLUMNS, dtype=object)
-
-
-def searched_files(paths=None, home=None) -> list[Path]:
-    """The metadata files a lookup over `paths` (or the data home) reads: for saying what was searched."""
-    if paths is None:
-        from exposure.home import data_home
-
-        paths = [data_home(home)]
-    out: list[Path] = []
-    for p in map(Path, [paths] if isinstance(paths, (str, os.PathLike)) else paths):
-        out += find_metadata(p) if p.is_dir() else ([p] if p.is_file() and kind_of(p) else [])
-    return out
+    df = pd.DataFrame([row for path, kind in files for row in READERS[kind](path, q)], columns=COLUMNS, dtype=object)
+    df.attrs["searched"] = [str(path) for path, _ in files]
+    return df
 
 
 def records(df) -> list[dict]:
