@@ -42,27 +42,48 @@ def machine() -> dict:
 RESULTS = BENCHMARKS.parent / "bench" / "results"
 
 
-def record(name: str, result: dict, title: str, summary: str = "", table: str = "") -> dict:
-    """Print the result as one JSON object and replace the section `name` of BENCHMARKS.md with it.
+def section(name: str, result: dict, title: str, summary: str = "", table: str = "") -> str:
+    """A benchmark's section of BENCHMARKS.md: what it does, a readable table, when and where, the raw JSON.
 
-    With `table` (a readable Markdown table of it), the section shows the table and the raw JSON is
-    kept beside it in bench/results/NAME.json instead.
+    Without `table`, the table is the benchmark's figures from bench/summary.py and the JSON follows it,
+    folded; with one, the JSON is only in bench/results/NAME.json.
     """
-    result = {"benchmark": name, **result, "machine": machine()}
-    text = json.dumps(result, indent=1)
-    print(json.dumps(result))
-    if table:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / f"{name}.json").write_text(text + "\n")
-        m = result["machine"]
-        body = (f"{table.strip()}\n\nMeasured {m['date']} on {m['cpu']}, {m['cores']} cores, Python {m['python']}; "
+    m = result["machine"]
+    measured = (f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores, Python {m['python']}; "
                 f"raw results: [`bench/results/{name}.json`](bench/results/{name}.json).")
+    if table:
+        body = f"{table.strip()}\n\n{measured}"
     else:
-        body = f"```json\n{text}\n```"
-    block = f"<!-- bench:{name} -->\n## {title}\n\n{summary.strip()}\n\n{body}\n<!-- /bench:{name} -->"
+        from summary import figures_table
+
+        quick = figures_table(name, result)
+        body = ((f"{quick}\n\n" if quick else "") + f"{measured}\n\n<details><summary>All the numbers (JSON)"
+                f"</summary>\n\n```json\n{json.dumps(result, indent=1)}\n```\n\n</details>")
+    return f"<!-- bench:{name} -->\n## {title}\n\n{summary.strip()}\n\n{body}\n<!-- /bench:{name} -->"
+
+
+def write_section(name: str, block: str) -> None:
+    """Replace the section `name` of BENCHMARKS.md with `block` (or add it at the end)."""
     old = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n\nEvery number here is printed by a script in `bench/`, which rewrites its own section.\n"
     pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
     new = pattern.sub(lambda _: block, old) if pattern.search(old) else old.rstrip() + "\n\n" + block + "\n"
     BENCHMARKS.write_text(new)
+
+
+def record(name: str, result: dict, title: str, summary: str = "", table: str = "") -> dict:
+    """Print the result as one JSON object, keep it in bench/results/NAME.json, and rewrite its section.
+
+    With `table` (a readable Markdown table of it), the section shows that table; the summary table at
+    the top of BENCHMARKS.md and the plots in docs/bench/ are then redrawn from bench/results/.
+    """
+    import summary as reader_summary
+
+    result = {"benchmark": name, **result, "machine": machine()}
+    text = json.dumps(result, indent=1)
+    print(json.dumps(result))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(text + "\n")
+    write_section(name, section(name, result, title, summary, table))
+    reader_summary.main()
     sys.stdout.flush()
     return result

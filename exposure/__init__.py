@@ -12,6 +12,7 @@ The steps, each a plain function:
     exposure.write_report(result, "report.html")
     exposure.request_letter(result.results.iloc[0])  # ask the dataset's makers what they hold
     exposure.forget()                                # delete everything exposure saved about you
+    exposure.set_language("zh")                      # 简体中文 (or "en"): verdicts, report, letters
 
 Nothing heavy (dlib, models, pandas) is loaded by `import exposure`; models load once, on first use.
 """
@@ -48,6 +49,9 @@ _API = {
     "sample_photo": "exposure.home",
     "sample_index": "exposure.build",
     "MODEL_ID": "exposure.models",
+    # the language a person reads: English or Simplified Chinese
+    "set_language": "exposure.i18n",
+    "language": "exposure.i18n",
     # errors
     "ExposureError": "exposure.errors",
     "PhotoError": "exposure.errors",

@@ -46,6 +46,8 @@ def build_index(
     store: str = "float32",
     shard_images: int = shard_files.SHARD_IMAGES,
     progress: bool = True,
+    source=None,
+    finish: bool = True,
 ) -> dict:
     """Embed every face of a dataset into an index at out_dir; returns the manifest.
 
@@ -57,8 +59,10 @@ def build_index(
     False never does, None (default) uses it when a probe finds the dataset is aligned crops.
     `store` is the dtype of the memory-mapped embedding matrix: "float16" halves its size (its
     effect on verdicts is measured in BENCHMARKS.md: a few rank-5 labels within 5e-5 of a line).
+    `source`: an opened Source to index instead of dataset_dir (a streamed Hub shard); `finish=False`
+    leaves the embedding store and stranger tail to `finish_index` (called once after the last shard).
     """
-    source = open_source(dataset_dir, format)
+    source = source if source is not None else open_source(dataset_dir, format)
     out = Path(out_dir)
     shard_dir = out / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
@@ -139,8 +143,20 @@ def build_index(
         finally:
             bar.close()
         manifest = shard_files.read_manifest(out)
+        if finish:
+            shard_files.write_store(out, manifest, store)
+    if finish:
+        _ = open_index(out).tail  # measured now, while the index is fresh in memory: a first check need not wait
+    return manifest
+
+
+def finish_index(out_dir: str | os.PathLike, store: str = "float32") -> dict:
+    """Make an index's embedding store and stranger tail from its shards (after a build with finish=False)."""
+    out = Path(out_dir)
+    with FolderLock(out):
+        manifest = shard_files.read_manifest(out)
         shard_files.write_store(out, manifest, store)
-    _ = open_index(out).tail  # measured now, while the index is fresh in memory: a first check need not wait
+    _ = open_index(out).tail
     return manifest
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exposure.i18n import _
+from exposure.plain import count
+
 NIST_DEMOGRAPHICS = "https://nvlpubs.nist.gov/nistpubs/ir/2019/NIST.IR.8280.pdf"
 FR_CAVEATS = "https://github.com/ageitgey/face_recognition#caveats"
 
@@ -22,34 +25,34 @@ def caveats(result) -> list[Caveat]:
     out = []
     for q in result.queries:
         for w in q.warnings():
-            out.append(Caveat(f"Your photo {q.name}", w))
+            out.append(Caveat(_("Your photo {name}").format(name=q.name), w))
     for ix in result.indexes:
         strangers = result.strangers.get(str(ix.path))
         if strangers is not None and strangers.too_small:
             out.append(Caveat(
-                f"{ix.name} is too small to judge",
-                f"With {ix.n_faces:,} faces, this dataset cannot show how close strangers come to you, so none of its "
-                "faces is called you by distance alone (a copy of your own photo still is).",
+                _("{dataset} is too small to judge").format(dataset=ix.name),
+                _("With {faces} faces, this dataset cannot show how close strangers come to you, so none of its "
+                  "faces is called you by distance alone (a copy of your own photo still is).").format(faces=count(ix.n_faces)),
             ))
     if "extrapolated" in result.results.columns and result.results["extrapolated"].any():
         out.append(Caveat(
-            "How the chance of a stranger is counted",
-            "Nearly every face in a dataset is a stranger to you, so exposure counts how close the dataset's own "
-            "faces come to you, and how fast they thin out as you get closer (measured by searching the dataset "
-            "for its own faces). Closer than your nearest faces, that count is extrapolated, erring towards "
-            "more strangers.",
+            _("How the chance of a stranger is counted"),
+            _("Nearly every face in a dataset is a stranger to you, so exposure counts how close the dataset's own "
+              "faces come to you, and how fast they thin out as you get closer (measured by searching the dataset "
+              "for its own faces). Closer than your nearest faces, that count is extrapolated, erring towards "
+              "more strangers."),
         ))
     out.append(Caveat(
-        "Children",
-        "This model was trained on adults' faces and confuses children more often: a child's result is less "
-        "reliable than the numbers here, which were measured on adults.",
+        _("Children"),
+        _("This model was trained on adults' faces and confuses children more often: a child's result is less "
+          "reliable than the numbers here, which were measured on adults."),
         FR_CAVEATS,
     ))
     out.extend(_bias(result))
     out.append(Caveat(
-        "Covered or turned faces",
-        "A mask, hand, sunglasses or a strongly turned head hides part of the face: a real match may then be "
-        "missed, so 'no match' never proves you are not in a dataset.",
+        _("Covered or turned faces"),
+        _("A mask, hand, sunglasses or a strongly turned head hides part of the face: a real match may then be "
+          "missed, so 'no match' never proves you are not in a dataset."),
     ))
     return out
 
@@ -61,25 +64,25 @@ def _bias(result) -> list[Caveat]:
     """The model's uneven errors, said specifically where this check measured them, generally elsewhere."""
     out = []
     rows = result.results.drop_duplicates("index") if len(result.results) else result.results
-    for _, r in rows.iterrows():
+    for _n, r in rows.iterrows():
         ratio = r.get("strangers_vs_lfw")
         if ratio is not None and ratio == ratio and ratio >= DENSER:
             out.append(Caveat(
-                f"Faces like yours, in {r['dataset']}",
-                f"In {r['dataset']}, about {ratio:,.0f} times as many strangers come close to you as the average rates "
-                "measured on LFW (mostly white men) would say: this model places faces like yours closer together. "
-                f"The match line was moved in to {r['match_line']:.2f} so that the promise about strangers still holds "
-                "for you; the price is that real photos of you are missed more often than the share stated below, "
-                "which was measured on LFW.",
+                _("Faces like yours, in {dataset}").format(dataset=r["dataset"]),
+                _("In {dataset}, about {ratio} times as many strangers come close to you as the average rates "
+                  "measured on LFW (mostly white men) would say: this model places faces like yours closer together. "
+                  "The match line was moved in to {line} so that the promise about strangers still holds "
+                  "for you; the price is that real photos of you are missed more often than the share stated below, "
+                  "which was measured on LFW.").format(dataset=r["dataset"], ratio=count(ratio), line=f"{r['match_line']:.2f}"),
                 NIST_DEMOGRAPHICS,
             ))
     if not out:
         out.append(Caveat(
-            "Who the model works best for",
-            "Face recognition makes more false matches for some groups of people than for others (NIST measured "
-            "this across 189 algorithms). exposure counts how close strangers come to you in each dataset it "
-            "searches, so its verdicts hold for you too; the share of real photos missed is measured on LFW "
-            "(mostly white, male news photos) and may differ for you.",
+            _("Who the model works best for"),
+            _("Face recognition makes more false matches for some groups of people than for others (NIST measured "
+              "this across 189 algorithms). exposure counts how close strangers come to you in each dataset it "
+              "searches, so its verdicts hold for you too; the share of real photos missed is measured on LFW "
+              "(mostly white, male news photos) and may differ for you."),
             NIST_DEMOGRAPHICS,
         ))
     return out

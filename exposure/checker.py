@@ -14,6 +14,7 @@ from exposure.calibration import MAX_PHOTOS, calibration
 from exposure.caveats import caveats
 from exposure.errors import ExposureError, NoFaceError, PhotoError
 from exposure.faces import Box, Face, face_crop, find_faces
+from exposure.i18n import _
 from exposure.identities import IDENTITY_COLUMNS, rank_identities
 from exposure.index import Index, open_index
 from exposure.photos import Photo, load_photo
@@ -52,8 +53,10 @@ class QueryFace:
         out = list(self.face.quality.warnings())
         if self.faces_found > 1:
             out.append(
-                f"{self.faces_found} faces in this photo; using face {self.chosen + 1} "
-                f"({'the largest' if self.chosen == 0 else 'your choice'}): check the crop is you"
+                (_("{found} faces in this photo; using face {chosen} (the largest): check the crop is you")
+                 if self.chosen == 0 else
+                 _("{found} faces in this photo; using face {chosen} (your choice): check the crop is you"))
+                .format(found=self.faces_found, chosen=self.chosen + 1)
             )
         return out
 
@@ -217,7 +220,7 @@ def search(queries: list[QueryFace], index: Index, top: int = 5) -> Found:
     if len(people) and copied:
         mark = people["identity"].isin(copied) & ~people["is_match"]
         people.loc[mark, ["verdict", "is_match"]] = [SAME_PHOTO, True]
-        people.loc[mark, "explanation"] = "One of the photos filed under this name is a copy of your own photo."
+        people.loc[mark, "explanation"] = _("One of the photos filed under this name is a copy of your own photo.")
     everyone = people.set_index("identity") if len(people) else None
     rows = []
     for rank, (i, dist, meta, bits, same, v) in enumerate(judged, start=1):

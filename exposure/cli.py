@@ -9,12 +9,16 @@ import argparse
 import json
 import sys
 
+from exposure.i18n import _, language, ngettext, set_language
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="exposure",
         description="Find out, on your own computer, whether your face is in public face datasets.",
     )
+    p.add_argument("--lang", choices=["en", "zh"], help="language of what is printed and written: en (English) or zh "
+                                                       "(简体中文); default: $EXPOSURE_LANG, else the system locale")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     c = sub.add_parser("check", help="search indexes for the person in your photos")
@@ -25,11 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--detector", choices=["auto", "hog", "cnn"], default="auto",
                    help="face detector (auto: HOG, then the slower CNN if HOG finds no face)")
     c.add_argument("--encoder", choices=["onnx", "dlib"], help="run the face model in ONNX Runtime (default) or dlib")
-    c.add_argument("--report", metavar="PATH", help="write a self-contained HTML report here")
+    c.add_argument("--report", metavar="PATH", help="write the report here: a self-contained HTML file, or a PDF when PATH ends in .pdf")
     c.add_argument("--json", action="store_true", help="print the results as JSON")
 
     i = sub.add_parser("index", help="embed every face of a dataset folder into an index")
-    i.add_argument("dataset", metavar="DATASET_DIR")
+    i.add_argument("dataset", metavar="DATASET_DIR",
+                   help="a dataset folder or file, or hf:OWNER/NAME[@REVISION] to stream a Hugging Face Hub dataset")
     i.add_argument("--out", required=True, metavar="INDEX_DIR")
     i.add_argument("--name", help="dataset name (default: the folder's name)")
     i.add_argument("--format", help="the dataset's published layout (default: detected from the path)")
@@ -47,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--shard-size", type=int, default=256, metavar="N",
                    help="images per committed shard: a killed build loses at most this much work (default 256)")
     i.add_argument("--quiet", action="store_true", help="no progress bar")
+    i.add_argument("--keep", action="store_true",
+                   help="hf: datasets: keep the downloaded files (default: each is deleted once indexed)")
 
     d = sub.add_parser("datasets", help="list the public face datasets exposure knows about")
     d.add_argument("--json", action="store_true", help="print the catalog as JSON")
@@ -68,83 +75,130 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--open", action="store_true", help="open a browser window")
 
     f = sub.add_parser("fetch", help="download a dataset that is still published (checksum-verified)")
-    f.add_argument("name")
+    f.add_argument("name", help="a catalog name, or hf:OWNER/NAME[@REVISION] for any Hugging Face Hub dataset")
     f.add_argument("--base-url", metavar="URL", help="download from this mirror instead")
+    f.add_argument("--withdrawn-ok", action="store_true",
+                   help="fetch a mirror of a dataset its makers withdrew (what it is and why is printed first)")
     f.add_argument("--home", metavar="DIR", help="data home (default: $EXPOSURE_HOME or your cache folder)")
+    for command in sub.choices.values():  # `exposure check ... --lang zh` works as well as `exposure --lang zh check ...`
+        command.add_argument("--lang", choices=["en", "zh"], default=argparse.SUPPRESS,
+                             help="language: en (English) or zh (简体中文)")
     return p
 
 
 def _check(args) -> int:
     from exposure.checker import check
 
-    result = check(args.photos, args.index, top=args.top, face=args.face,
-                   detector=args.detector, encoder=args.encoder, overlap=True)
+    chosen = language()
+    if args.json:
+        set_language("en")  # the JSON output is the same whatever the language (its explanations included)
+    try:
+        result = check(args.photos, args.index, top=args.top, face=args.face,
+                       detector=args.detector, encoder=args.encoder, overlap=True)
+    finally:
+        set_language(chosen)
     if args.json:
         print(json.dumps(result.to_records(), indent=1, ensure_ascii=False))
     else:
         _print_table(result)
     for s in result.skipped:
-        print(f"note: {s}", file=sys.stderr)
+        print(_("note: {what}").format(what=s), file=sys.stderr)
     if args.report:
+        from exposure.pdf import write_pdf_report
         from exposure.report import write_report
 
-        path = write_report(result, args.report)
-        print(f"report written to {path}", file=sys.stderr if args.json else sys.stdout)
+        write = write_pdf_report if args.report.lower().endswith(".pdf") else write_report
+        path = write(result, args.report)
+        print(_("report written to {path}").format(path=path), file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
-def _chance(x: float) -> str:
-    return "unknown" if x != x else f"{x:.2g}"
+def _width(text: str) -> int:
+    """Columns a text takes in a terminal: Chinese characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    """`text` padded with spaces to `width` terminal columns (on the left when `right`)."""
+    space = " " * max(width - _width(text), 0)
+    return space + text if right else text + space
+
+
+def _print_row(row: tuple, widths: list[int]) -> None:
+    """One line of the results table: rank, distance, verdict, expected by chance, who."""
+    rank, distance, verdict, expected, who = row
+    print(f"  {rank:>2}  {_pad(distance, widths[0], True)}  {_pad(verdict, widths[1])} "
+          f"{_pad(expected, widths[2], True)}  {who}")
 
 
 def _print_table(result) -> None:
-    from exposure.verdicts import LIKELY, lines
+    from exposure.answer import dataset_answer
+    from exposure.plain import chance, count
+    from exposure.verdicts import LIKELY, lines, shown
 
+    for ix in result.indexes:  # the answer first, then the evidence
+        print(dataset_answer(result, ix))
+    print()
     for q in result.queries:
-        print(f"photo {q.name}: face {q.chosen + 1} of {q.faces_found}, {q.face.quality.width_px} px wide")
+        print(_("photo {name}: face {chosen} of {found}, {px} px wide").format(
+            name=q.name, chosen=q.chosen + 1, found=q.faces_found, px=q.face.quality.width_px))
         for w in q.warnings():
-            print(f"  warning: {w}")
+            print("  " + _("warning: {what}").format(what=w))
     for ix in result.indexes:
         rows = result.results[result.results["index"] == str(ix.path)]
         n = int(rows["is_match"].sum())
-        print(f"\n{ix.name}: {ix.n_faces:,} faces searched; "
-              + (f"{n} match{'es' if n > 1 else ''} (you)" if n else "no face close enough to be you"))
+        print("\n" + _("{dataset}: {faces} faces searched; ").format(dataset=ix.name, faces=count(ix.n_faces))
+              + (ngettext("{n} match (you)", "{n} matches (you)", n).format(n=n) if n
+                 else _("no face close enough to be you")))
         strangers = result.strangers[str(ix.path)]
-        print("  " + (f"{ix.n_faces:,} faces are too few to tell how close strangers come: only a copy of your own "
-                      "photo is called you"
+        print("  " + (_("{faces} faces are too few to tell how close strangers come: only a copy of your own "
+                        "photo is called you").format(faces=count(ix.n_faces))
                       if strangers.too_small else
-                      f"match line {max(lines(strangers)[LIKELY], 0):.3f}, counted from how close this dataset's "
-                      "own faces come to you"))
-        print(f"  {'#':>2}  {'distance':>8}  {'verdict':<13} {'expected by chance':>18}  identity / image")
-        for _, r in rows.iterrows():
-            who = r["identity"] if r["identity"] is not None else "-"
-            print(f"  {r['rank']:>2}  {r['distance']:>8.3f}  {r['verdict']:<13} {_chance(r['expected_chance_matches']):>18}"
-                  f"  {who} / {r['image']}")
+                      _("match line {line}, counted from how close this dataset's own faces come to you").format(
+                          line=f"{max(lines(strangers)[LIKELY], 0):.3f}")))
         people = result.identities[result.identities["index"] == str(ix.path)]
+        faces = [(r["rank"], f"{r['distance']:.3f}", shown(r["verdict"]), chance(r["expected_chance_matches"]),
+                  f"{r['identity'] if r['identity'] is not None else '-'} / {r['image']}") for _n, r in rows.iterrows()]
+        named = [(r["rank"], f"{r['distance']:.3f}", shown(r["verdict"]), chance(r["expected_chance_matches"]),
+                  ngettext("{identity} ({n} photo)", "{identity} ({n} photos)", int(r["photos"])).format(
+                      identity=r["identity"], n=r["photos"])) for _n, r in people.iterrows()]
+        head = ("#", _("distance"), _("verdict"), _("expected by chance"), _("identity / image"))
+        widths = [max([w, *(_width(str(t[i])) for t in [head, *faces, *named])]) for i, w in ((1, 8), (2, 13), (3, 18))]
+        for row in [head, *faces]:
+            _print_row(row, widths)
         if len(people):
             m = int(people["is_match"].sum())
-            print(f"  by person ({int(people['identities_searched'].iloc[0]):,} named people, each judged by the "
-                  f"mean face of up to 5 of their photos): " + (f"{m} match{'es' if m > 1 else ''}" if m else "no match"))
-            for _, r in people.iterrows():
-                print(f"  {r['rank']:>2}  {r['distance']:>8.3f}  {r['verdict']:<13} {_chance(r['expected_chance_matches']):>18}"
-                      f"  {r['identity']} ({r['photos']} photo{'s' if r['photos'] > 1 else ''})")
+            print("  " + _("by person ({people} named people, each judged by the mean face of up to 5 of their "
+                           "photos): ").format(people=count(people["identities_searched"].iloc[0]))
+                  + (ngettext("{n} match", "{n} matches", m).format(n=m) if m else _("no match")))
+            for row in named:
+                _print_row(row, widths)
         print("  " + result.power(str(ix.path)).sentence())
 
 
 def _index(args) -> int:
     from exposure.build import build_index
 
-    m = build_index(args.dataset, args.out, name=args.name, format=args.format, detector=args.detector,
-                    encoder=args.encoder, workers=args.workers, scheduler=args.scheduler, dask=args.dask,
-                    aligned={"auto": None, "yes": True, "no": False}[args.aligned], store=args.store,
-                    shard_images=args.shard_size, progress=not args.quiet)
+    options = dict(name=args.name, detector=args.detector, encoder=args.encoder, workers=args.workers,
+                   scheduler=args.scheduler, dask=args.dask, aligned={"auto": None, "yes": True, "no": False}[args.aligned],
+                   store=args.store, shard_images=args.shard_size, progress=not args.quiet)
+    if args.dataset.startswith("hf:"):
+        from exposure.stream import index_hub
+
+        m = index_hub(args.dataset, args.out, keep=args.keep, **options)
+    else:
+        m = build_index(args.dataset, args.out, format=args.format, **options)
     c = m["counts"]
-    print(f"{m['dataset']}: {c['images_done']:,} images indexed, {c['faces']:,} faces, "
-          f"{c['images_without_face']:,} without a face, {c['failed']:,} unreadable -> {args.out}")
+    print(_("{dataset}: {done} images indexed, {faces} faces, {without} without a face, {failed} unreadable -> {out}")
+          .format(dataset=m["dataset"], done=f"{c['images_done']:,}", faces=f"{c['faces']:,}",
+                  without=f"{c['images_without_face']:,}", failed=f"{c['failed']:,}", out=args.out))
     for f in m["failed"][:10]:
-        print(f"  unreadable: {f['path']}: {f['reason']}")
+        print("  " + _("unreadable: {path}: {reason}").format(path=f["path"], reason=f["reason"]))
     if len(m["failed"]) > 10:
-        print(f"  ... and {len(m['failed']) - 10} more (see {args.out}/manifest.json)")
+        print("  " + _("... and {n} more (see {manifest})").format(n=len(m["failed"]) - 10,
+                                                                  manifest=f"{args.out}/manifest.json"))
     return 0
 
 
@@ -161,7 +215,7 @@ def _datasets(args) -> int:
 def _fetch(args) -> int:
     from exposure.datasets.download import fetch
 
-    path = fetch(args.name, base_url=args.base_url, home=args.home)
+    path = fetch(args.name, base_url=args.base_url, home=args.home, withdrawn_ok=args.withdrawn_ok)
     print(f"{args.name} is ready in {path}\nindex it with: exposure index {path} --out INDEX_DIR")
     return 0
 
@@ -179,7 +233,7 @@ def _lookup(args) -> int:
     elif len(df):
         print(df[["dataset", "image", "url", "author", "license"]].to_string(index=False))
     else:
-        print(f"no match in {len(df.attrs['searched'])} metadata files")
+        print(_("no match in {n} metadata files").format(n=len(df.attrs["searched"])))
     return 0
 
 
@@ -187,8 +241,8 @@ def _forget(args) -> int:
     from exposure.privacy import forget
 
     removed = forget(args.home)
-    print(f"removed {len(removed)} item(s) exposure had stored about you" if removed
-          else "exposure had stored nothing about you")
+    print(_("removed {n} item(s) exposure had stored about you").format(n=len(removed)) if removed
+          else _("exposure had stored nothing about you"))
     return 0
 
 
@@ -202,16 +256,19 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from exposure.errors import ExposureError
 
+    if getattr(args, "lang", None):
+        set_language(args.lang)  # before anything is printed
+
     command = {"check": _check, "index": _index, "datasets": _datasets, "fetch": _fetch, "lookup": _lookup,
                "forget": _forget, "workshop": _workshop}[args.command]
     try:
         return command(args)
     except KeyboardInterrupt:
-        print("exposure: stopped (work already saved is kept; run the same command to continue)", file=sys.stderr)
+        print(_("exposure: stopped (work already saved is kept; run the same command to continue)"), file=sys.stderr)
         return 130
     except (ExposureError, ValueError, OSError) as e:
         message = " ".join(str(e).split()) or type(e).__name__
-        print(f"exposure: error: {message}", file=sys.stderr)
+        print(_("exposure: error: {message}").format(message=message), file=sys.stderr)
         return 1
 
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 
 from exposure.errors import PhotoError
-from exposure.faces import Box, describe_faces, detect
+from exposure.faces import Box, centred_first, describe_faces, detect
 from exposure.photos import decode_photo, read_file
 from exposure.samephoto import chip_hash
 
@@ -40,6 +40,8 @@ def embed_image(key: str, payload: str | bytes, identity: str | None = None, met
             boxes = [(Box(*known_box["box"]), float("nan"))]  # an aligned crop: the face is where it always is
         else:
             boxes = detect(photo, detector)
+            if identity is not None:  # the label names the photo's subject, who is centred
+                boxes = centred_first(boxes, photo.width, photo.height)
         faces = describe_faces(photo, boxes, encoder)
     except PhotoError as e:
         record["error"] = e.reason

@@ -25,3 +25,7 @@ class NoFaceError(ExposureError):
 
 class BadIndexError(ExposureError):
     """An index is missing, damaged, or was built with another model."""
+
+
+class NoBrowserError(ExposureError):
+    """No Chromium-family browser could print the PDF report: the HTML report is there to print instead."""

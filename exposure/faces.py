@@ -9,6 +9,7 @@ import numpy as np
 
 from exposure import models
 from exposure.encoders import encode_chips
+from exposure.i18n import _
 from exposure.models import MODEL_ID
 from exposure.photos import Photo, load_photo
 
@@ -58,11 +59,11 @@ class FaceQuality:
         """Plain-language reasons this face may give less reliable matches."""
         out = []
         if self.width_px < SMALL_FACE_PX:
-            out.append(f"small face ({self.width_px} px wide): matches are less reliable")
+            out.append(_("small face ({px} px wide): matches are less reliable").format(px=self.width_px))
         if self.sharpness < BLURRY_SHARPNESS:
-            out.append("blurred face: matches are less reliable")
+            out.append(_("blurred face: matches are less reliable"))
         if not self.frontal:
-            out.append("face turned away from the camera: matches are less reliable")
+            out.append(_("face turned away from the camera: matches are less reliable"))
         return out
 
 
@@ -98,8 +99,8 @@ DETECTORS = ("hog", "cnn", "auto")
 def detect(photo: Photo, detector: str = "hog") -> list[tuple[Box, float]]:
     """Face boxes in photo pixels with the detector's confidence, most prominent first.
 
-    "auto" runs HOG and, only when it finds nothing, dlib's CNN detector: on LFW it found a face
-    in all 71 images where HOG found none, at about a second each.
+    "auto" runs HOG and, only when it finds nothing, dlib's slower CNN detector (bench/accuracy.py
+    measures what it finds that HOG misses).
     """
     if detector == "auto":
         return detect(photo, "hog") or detect(photo, "cnn")
@@ -145,12 +146,25 @@ def _prominence_order(found: list[tuple[Box, float]]) -> list[tuple[Box, float]]
     return [found[best]] + [f for i, f in enumerate(found) if i != best]
 
 
+def centred_first(found: list[tuple[Box, float]], width: int, height: int) -> list[tuple[Box, float]]:
+    """The face nearest the photo's centre first, the rest in their order: a labelled dataset photo's
+    subject is centred (LFW, CelebA, the aligned recognition sets), where a selfie's is the largest."""
+    if len(found) < 2:
+        return found
+
+    def off_centre(box: Box) -> float:
+        return ((box.left + box.right - width) / 2) ** 2 + ((box.top + box.bottom - height) / 2) ** 2
+
+    first = min(range(len(found)), key=lambda i: off_centre(found[i][0]))
+    return [found[first]] + [f for i, f in enumerate(found) if i != first]
+
+
 def find_faces(source, detector: str = "auto", encoder: str | None = None) -> list[Face]:
     """Every face in a photo (path, bytes, array or Photo), most prominent first, each embedded.
 
     An empty list means no face was found. `detector`: "auto" (as for `check`: HOG, then dlib's
-    CNN where HOG finds none), "hog" or "cnn" (`build_index` defaults to "hog": the CNN costs about a
-    second an image). `encoder` is "onnx" (default when installed) or "dlib".
+    CNN where HOG finds none, the default everywhere), "hog" or "cnn". `encoder` is "onnx" (default
+    when installed) or "dlib".
     """
     photo = load_photo(source)
     boxes = detect(photo, detector)

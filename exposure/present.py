@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from exposure.i18n import _
 from exposure.privacy import catalog_entry
-from exposure.verdicts import COLOURS
+from exposure.verdicts import COLOURS, shown
 
 
 def jpeg_bytes(pixels: np.ndarray, size: int = 128, blur: bool = False) -> bytes:
@@ -38,7 +39,7 @@ def esc(x) -> str:
 def badge(label: str) -> str:
     """A verdict as a coloured pill, in its colour (exposure.verdicts.COLOURS)."""
     return (f"<span style='background:{COLOURS.get(label, '#999999')};color:#fff;padding:.15em .6em;border-radius:1em;"
-            f"font-weight:600;white-space:nowrap'>{esc(label)}</span>")
+            f"font-weight:600;white-space:nowrap'>{esc(shown(label))}</span>")
 
 
 def provenance(row, index) -> tuple[str, str | None]:
@@ -52,14 +53,15 @@ def provenance(row, index) -> tuple[str, str | None]:
 def people_table(people, full: bool = True) -> str:
     """The dataset's named people nearest to the person, each judged as one by the mean of their photos
     (`full`: with the nearest single photo and the explanation, as the report shows them)."""
-    head = ("<tr><th>#</th><th>name in the dataset</th><th>photos</th><th>distance (mean face)</th>"
-            + ("<th>nearest single photo</th>" if full else "") + "<th>verdict</th>"
-            + ("<th>what it means</th>" if full else "") + "</tr>")
+    head = ("<tr><th>#</th><th>" + _("name in the dataset") + "</th><th>" + _("photos") + "</th><th>"
+            + _("distance (mean face)") + "</th>" + ("<th>" + _("nearest single photo") + "</th>" if full else "")
+            + "<th>" + _("verdict") + "</th>" + ("<th>" + _("what it means") + "</th>" if full else "") + "</tr>")
     rows = []
-    for _, r in people.iterrows():
+    for _n, r in people.iterrows():
+        averaged = _("{photos} ({averaged} averaged)").format(photos=int(r["photos"]), averaged=int(r["photos_averaged"]))
         rows.append(
             f"<tr><td>{int(r['rank'])}</td><td>{esc(r['identity'])}</td>"
-            f"<td>{int(r['photos'])} ({int(r['photos_averaged'])} averaged)</td><td>{r['distance']:.3f}</td>"
+            f"<td>{averaged}</td><td>{r['distance']:.3f}</td>"
             + (f"<td>{r['nearest_face_distance']:.3f}<br><code>{esc(r['nearest_image'])}</code></td>" if full else "")
             + f"<td>{badge(r['verdict'])}</td>" + (f"<td>{esc(r['explanation'])}</td>" if full else "") + "</tr>"
         )
@@ -72,13 +74,13 @@ def index_summary(manifest: dict):
 
     c = manifest.get("counts", {})
     rows = [
-        ("images found in the folder", c.get("images_found", 0)),
-        ("images looked at so far", c.get("images_done", 0)),
-        ("images with at least one face", c.get("images_with_faces", 0)),
-        ("images where no face was found", c.get("images_without_face", 0)),
-        ("images that could not be read", c.get("failed", 0)),
-        ("faces indexed", c.get("faces", 0)),
-        ("other files skipped (not photos)", c.get("other_files_skipped", 0)),
+        (_("images found in the folder"), c.get("images_found", 0)),
+        (_("images looked at so far"), c.get("images_done", 0)),
+        (_("images with at least one face"), c.get("images_with_faces", 0)),
+        (_("images where no face was found"), c.get("images_without_face", 0)),
+        (_("images that could not be read"), c.get("failed", 0)),
+        (_("faces indexed"), c.get("faces", 0)),
+        (_("other files skipped (not photos)"), c.get("other_files_skipped", 0)),
     ]
     return pd.DataFrame(rows, columns=["what", "how many"]).set_index("what")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from exposure.datasets import catalog_table
 from exposure.home import data_home
+from exposure.i18n import language
 
 USER_DIR = "user"
 
@@ -147,24 +148,33 @@ def request_letter(
     image: str | None = None,
     identity: str | None = None,
     entry: dict | None = None,
-    law: str = "GDPR",
-    your_name: str = "[your name]",
-    your_contact: str = "[your e-mail or postal address]",
+    law: str | None = None,
+    your_name: str | None = None,
+    your_contact: str | None = None,
     today: _dt.date | None = None,
 ) -> str:
     """A request to a dataset's maintainer to show and erase your data, filled in from a check result.
 
     `row` is one row of `CheckResult.results` (a dict or pandas Series); `dataset`, `image` and
     `identity` override it. The maintainer and the dataset's own removal route come from the
-    catalog when it has the dataset (or from `entry`). Blanks are left in [brackets].
+    catalog when it has the dataset (or from `entry`). Blanks are left in [brackets]. `law`
+    defaults to GDPR, or to PIPL when the language in use is Chinese; a PIPL letter is then written
+    in Chinese, as a Chinese personal information handler expects it.
     """
     get = (lambda k: row.get(k) if row is not None else None)  # noqa: E731
     dataset = dataset or get("dataset")
     image = image or get("image")
     identity = identity or get("identity")
+    zh = language() == "zh"
+    law = law or ("PIPL" if zh else "GDPR")
     if law not in LAWS:
         raise ValueError(f"law must be one of {', '.join(LAWS)}")
     info = entry if entry is not None else (catalog_entry(dataset) if dataset else None)
+    if law == "PIPL" and zh:
+        return _pipl_letter(info, dataset, image, identity, get("distance"), get("verdict"),
+                            your_name or "[您的姓名]", your_contact or "[您的电子邮箱或通信地址]", today or _dt.date.today())
+    your_name = your_name or "[your name]"
+    your_contact = your_contact or "[your e-mail or postal address]"
     rules = LAWS[law]
     name = _blank((info or {}).get("name") or dataset, "[dataset name]")
     maintainer = _blank((info or {}).get("creator"), "[maintainer]")
@@ -206,4 +216,64 @@ def request_letter(
     if removal:
         lines += ["", *_wrap(f"(Note for the sender: this dataset's own removal route: {removal})")]
     lines += ["", f"(Law: {rules['source']})"]
+    return "\n".join(lines)
+
+
+PIPL_NAME = "《中华人民共和国个人信息保护法》"
+
+
+def _pipl_letter(info: dict | None, dataset, image, identity, distance, verdict, your_name: str, your_contact: str,
+                 today: _dt.date) -> str:
+    """The PIPL request in Chinese: to the handler's person in charge of personal information protection,
+    citing the articles that give each right asked for (44, 45, 47, 48, 50; 28 and 29 on biometrics)."""
+    from exposure.verdicts import shown
+
+    name = _blank((info or {}).get("name") or dataset, "[数据集名称]")
+    handler = _blank((info or {}).get("creator"), "[个人信息处理者名称]")
+    contact = _blank((info or {}).get("maintainer_contact"), "[联系方式：见数据集网页]")
+    removal = _blank((info or {}).get("removal"), "")
+    urls = (info or {}).get("urls") or []
+    found = [f"  - 文件：{_blank(image, '[数据集中的文件名]')}"]
+    if identity:
+        found.append(f"  - 所在名字：{identity}")
+    if distance is not None:
+        found.append(f"  - 我在自己的电脑上用 exposure 工具比对人脸后找到（距离 {float(distance):.3f}，"
+                     f"结论：{shown(str(verdict))}）")
+    asks = [
+        "第四十四条：我对自己个人信息的处理享有知情权、决定权。我拒绝你们继续处理我的个人信息，"
+        "包括继续分发含有我照片的数据集及其副本。",
+        "第四十五条：请让我查阅、复制你们持有的我的个人信息，包括每一张我的照片、由照片得出的数据"
+        "（人脸特征点、特征向量、标签），以及照片的来源和你们提供给了谁。",
+        "第四十七条：请删除这些个人信息。人脸是生物识别信息，属于敏感个人信息（第二十八条），"
+        "处理它需要我的单独同意（第二十九条）。我从未同意。",
+        "第四十八条：请向我解释说明你们处理这些个人信息的规则。",
+    ]
+    lines = [
+        f"致：{handler}",
+        "    个人信息保护负责人",
+        f"联系方式：{contact}",
+        f"日期：{today.year}年{today.month}月{today.day}日",
+        f"事由：请求查阅、复制并删除 {name} 中我的个人信息",
+        "",
+        "您好！",
+        "",
+        f"我认为 {name}{'（' + urls[0] + '）' if urls else ''} 里有我的照片。我没有同意把它们收进去。",
+        *found,
+        "",
+        f"依据{PIPL_NAME}，我请求：",
+        *[f"  {i}. {a}" for i, a in enumerate(asks, start=1)],
+        "",
+        "第五十条要求你们建立便捷的申请受理和处理机制。请及时答复；如果拒绝，请说明理由。"
+        "你们拒绝的，我可以依法向人民法院提起诉讼。",
+        "如需确认照片中的人是我，我可以提供近照或其他身份证明。请只把它用于答复本请求。",
+        "",
+        "此致",
+        "敬礼！",
+        "",
+        your_name,
+        your_contact,
+    ]
+    if removal:
+        lines += ["", f"（发信人备注：该数据集自己的删除途径：{removal}）"]
+    lines += ["", f"（法律依据：{PIPL_NAME}，2021年11月1日起施行；官方英文译本：{LAWS['PIPL']['source']}）"]
     return "\n".join(lines)

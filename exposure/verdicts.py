@@ -16,6 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from exposure.calibration import calibration
+from exposure.i18n import _, language
+from exposure.plain import chance as _chance
+from exposure.plain import count as _n
+from exposure.plain import share as _plain_share
 from exposure.strangers import CHANCE_LIMIT, FACES, PEOPLE, Strangers
 
 POSSIBLE_LIMIT = 1.0  # expected strangers this close, at most, for "possibly you"
@@ -31,7 +35,28 @@ RATES_DATASET = "this dataset's own faces"
 RATES_TOO_SMALL = "none: too few faces to measure"
 
 __all__ = ["CHANCE_LIMIT", "POSSIBLE_LIMIT", "PAIR_LINE", "LABELS", "MATCHES", "COLOURS", "MARKERS", "Verdict", "verdict",
-           "labels", "lines", "line_sentence", "SearchPower", "search_power", "power_table"]
+           "labels", "lines", "line_sentence", "SearchPower", "search_power", "power_table", "shown", "kind_text"]
+
+
+def shown(label: str) -> str:
+    """A verdict label as a person reads it, in the language in use (the label itself stays the key everywhere)."""
+    return {SAME_PHOTO: _("same photo"), LIKELY: _("likely you"), POSSIBLE: _("possibly you"),
+            LOOKALIKE: _("look-alike"), NO_MATCH: _("no match"), "within your line": _("within your line"),
+            "beyond your line": _("beyond your line")}.get(label, label)
+
+
+def kind_text(kind: str) -> str:
+    """"faces" or "named people", in the language in use."""
+    return {FACES: _("faces"), PEOPLE: _("named people")}.get(kind, kind)
+
+
+def _near(expected: float) -> str:
+    """How many strangers would come this close by chance, in words: a count from about one up, else a chance."""
+    if expected != expected:
+        return _("an unknown number of strangers would be this close by chance")
+    if expected >= 0.95:
+        return _("{about} strangers would be this close by chance").format(about=_chance(expected))
+    return _("the chance that a stranger is this close is {chance}").format(chance=_chance(expected))
 
 
 @dataclass(frozen=True)
@@ -56,11 +81,14 @@ def verdict(distance: float, strangers: Strangers, same_photo: bool = False) -> 
     own picture rather than another photo of them.
     """
     expected = strangers.expected(distance)
-    if strangers.kind == PEOPLE:
-        chance = (f"among {strangers.size:,} named people, about {_count(expected)} strangers would have photos "
-                  "whose mean face is this close by chance")
+    if strangers.kind == PEOPLE and (expected != expected or expected >= 0.95):
+        chance = _("among {people} named people, {about} strangers would have photos whose mean face is this close "
+                   "by chance").format(people=_n(strangers.size), about=_chance(expected))
+    elif strangers.kind == PEOPLE:
+        chance = _("among {people} named people, the chance that a stranger's photos have a mean face this close "
+                   "is {chance}").format(people=_n(strangers.size), chance=_chance(expected))
     else:
-        chance = f"in a search of {strangers.size:,} faces, about {_count(expected)} strangers would be this close by chance"
+        chance = _("in a search of {faces} faces, {near}").format(faces=_n(strangers.size), near=_near(expected))
     return _decide(distance, strangers.rate(distance), expected, strangers, chance, same_photo)
 
 
@@ -69,21 +97,22 @@ def _decide(distance: float, fmr: float, expected: float, strangers: Strangers, 
     """The label and wording shared by face and identity verdicts, from the expected strangers this close."""
     if strangers.too_small:
         fmr = expected = math.nan
-        chance = (f"this dataset has too few {strangers.kind} ({strangers.size:,}) to measure how close strangers "
-                  "come to you, so none is called you by distance alone")
+        chance = _("this dataset has too few {kind} ({size}) to measure how close strangers come to you, so none is "
+                   "called you by distance alone").format(kind=kind_text(strangers.kind), size=_n(strangers.size))
     extrapolated = bool(not strangers.too_small and distance < strangers.anchor)
     label = str(_labels(distance, expected, strangers.too_small, same_photo))
     text = {
-        NO_MATCH: f"Too far apart to be the same person by the usual 0.6 line ({chance}).",
-        SAME_PHOTO: f"A copy of your own photo (cropped, resized or re-encoded): the aligned faces are nearly identical, and {chance}.",
-        LIKELY: f"Very few strangers come this close to you: {chance}.",
-        POSSIBLE: f"Close, but not close enough to be sure: {chance}.",
-        LOOKALIKE: (f"Within the usual 0.6 line, but {chance}." if strangers.too_small else
-                    f"Someone who looks like you, or you: {chance}, so this alone proves nothing."),
-    }[label]
+        NO_MATCH: _("Too far apart to be the same person by the usual 0.6 line ({chance})."),
+        SAME_PHOTO: _("A copy of your own photo (cropped, resized or re-encoded): the aligned faces are nearly identical, and {chance}."),
+        LIKELY: _("Very few strangers come this close to you: {chance}."),
+        POSSIBLE: _("Close, but not close enough to be sure: {chance}."),
+        LOOKALIKE: (_("Within the usual 0.6 line, but {chance}.") if strangers.too_small else
+                    _("Someone who looks like you, or you: {chance}, so this alone proves nothing.")),
+    }[label].format(chance=chance)
     if extrapolated and label != NO_MATCH:
-        text += (f" (Estimated below your {_ordinal(strangers.rank)} nearest {strangers.kind[:-1] if strangers.kind == FACES else 'named person'}, "
-                 "erring towards more strangers.)")
+        text += (_(" (Estimated below your {rank} nearest face, erring towards more strangers.)") if strangers.kind == FACES
+                 else _(" (Estimated below your {rank} nearest named person, erring towards more strangers.)")
+                 ).format(rank=_ordinal(strangers.rank))
     return Verdict(
         label=label,
         is_match=label in MATCHES,
@@ -113,17 +142,25 @@ def labels(distances, strangers: Strangers, same_photo=False) -> np.ndarray:
 def line_sentence(strangers: Strangers, line: float) -> str:
     """What a match line chosen by hand means for this person in this dataset, in plain words (the app's slider)."""
     if strangers.too_small:
-        head = f"Match line {line:.2f}: " if line > 0 else ""
-        return (f"{head}{strangers.size:,} {strangers.kind} are too few to measure how close strangers come to you: "
-                "none here is called you by its distance alone.")
+        head = _("Match line {line}: ").format(line=f"{line:.2f}") if line > 0 else ""
+        return head + _("{size} {kind} are too few to measure how close strangers come to you: none here is called "
+                        "you by its distance alone.").format(size=_n(strangers.size), kind=kind_text(strangers.kind))
     count = strangers.expected(line)
-    meaning = {NO_MATCH: "but beyond 0.6, dlib's usual line for one pair of photos, faces are not the same person",
-               LIKELY: "so a face within it is very likely you",
-               POSSIBLE: "so a face within it is possibly you: worth a look, not proof",
-               LOOKALIKE: "so a face within it may well be a stranger who looks like you"}[str(labels(line, strangers))]
-    return (f"Match line {line:.2f}: about <b>{_count(count)}</b> stranger{'' if 0.5 <= count < 1.5 else 's'} among "
-            f"{strangers.size:,} {strangers.kind} would be this close to you by chance (counted from how close this "
-            f"dataset's own faces come to you), {meaning}.")
+    meaning = {NO_MATCH: _("but beyond 0.6, dlib's usual line for one pair of photos, faces are not the same person"),
+               LIKELY: _("so a face within it is very likely you"),
+               POSSIBLE: _("so a face within it is possibly you: worth a look, not proof"),
+               LOOKALIKE: _("so a face within it may well be a stranger who looks like you")}[str(labels(line, strangers))]
+    if count != count or count >= 0.95:
+        text = (_("Match line {line}: <b>{about}</b> stranger among {size} {kind} would be this close to you by "
+                  "chance (counted from how close this dataset's own faces come to you), {meaning}.")
+                if 0.5 <= count < 1.5 else
+                _("Match line {line}: <b>{about}</b> strangers among {size} {kind} would be this close to you by "
+                  "chance (counted from how close this dataset's own faces come to you), {meaning}."))
+    else:
+        text = _("Match line {line}: among {size} {kind}, the chance that a stranger is this close to you is "
+                 "<b>{about}</b> (counted from how close this dataset's own faces come to you), {meaning}.")
+    return text.format(line=f"{line:.2f}", about=_chance(count), size=_n(strangers.size),
+                       kind=kind_text(strangers.kind), meaning=meaning)
 
 
 def lines(strangers: Strangers) -> dict[str, float]:
@@ -134,6 +171,9 @@ def lines(strangers: Strangers) -> dict[str, float]:
 
 
 def _ordinal(k: int) -> str:
+    """1st, 2nd, 11th ... (Chinese: 第 1 ...)."""
+    if language() == "zh":
+        return f"第 {k} "
     return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
 
 
@@ -149,16 +189,17 @@ class SearchPower:
 
     def sentence(self) -> str:
         if self.match_line <= 0:
-            return ("This dataset is too small to tell how close strangers come, so no face is called you by "
-                    "distance alone: 'no match' here says nothing about whether you are in it.")
-        return (f"At this search's match line ({self.match_line:.2f}), about {_share(self.missed)} of real photos "
-                f"of a person are missed (95% interval {_share(self.missed_low)}-{_share(self.missed_high)}, "
-                f"measured on {self.pairs:,} same-person pairs of LFW): 'no match' is not proof of absence.")
+            return _("This dataset is too small to tell how close strangers come, so no face is called you by "
+                     "distance alone: 'no match' here says nothing about whether you are in it.")
+        return _("At this search's match line ({line}), about {missed} of real photos of a person are missed (95% "
+                 "interval {low}-{high}, measured on {pairs} same-person pairs of LFW): 'no match' is not proof of "
+                 "absence.").format(line=f"{self.match_line:.2f}", missed=_share(self.missed), low=_share(self.missed_low),
+                                    high=_share(self.missed_high), pairs=_n(self.pairs))
 
 
 def _share(x: float) -> str:
-    """A share as a percentage with the digits that matter: 65%, 1.3%, 0.04%."""
-    return f"{x:.0%}" if x >= 0.1 else f"{x:.1%}" if x >= 0.01 else f"{x:.2%}"
+    """A share as a percentage with the digits that matter: 65%, 1.3%, 0.04% (exposure.plain.share)."""
+    return _plain_share(x)
 
 
 def search_power(line: float, photos_used: int = 1) -> SearchPower:
@@ -167,16 +208,6 @@ def search_power(line: float, photos_used: int = 1) -> SearchPower:
     cal = calibration(photos_used)
     low, high = cal.fnmr_interval(line)
     return SearchPower(line, float(cal.fnmr(line)), float(low), float(high), cal.n_genuine)
-
-
-def _count(x: float) -> str:
-    if x != x:
-        return "an unknown number of"
-    if x >= 10:
-        return f"{x:,.0f}"
-    if x >= 0.01:
-        return f"{x:.2g}"
-    return f"{x:.1e}"
 
 
 def power_table(sizes: dict[str, int], photos: tuple[int, ...] = (1, 3, 5)):

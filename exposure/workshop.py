@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from exposure.errors import ExposureError
+from exposure.i18n import _, language
 from exposure.widgets import WORKSHOP_ENV
 
 HOST = "127.0.0.1"
@@ -68,9 +69,11 @@ def serve(port: int = 8866, open_browser: bool = False) -> int:
         raise ExposureError("workshop mode needs voila: pip install voila") from None
     env = dict(os.environ)
     env[WORKSHOP_ENV] = "1"
+    env["EXPOSURE_LANG"] = language()  # the page opens in the language chosen (`exposure --lang zh workshop`)
     with tempfile.TemporaryDirectory(prefix="exposure-workshop-") as tmp:
         nb = workshop_notebook(tmp)
-        print(f"exposure workshop: open http://{HOST}:{port} in a browser on this computer (Ctrl+C stops it)")
+        print(_("exposure workshop: open {url} in a browser on this computer (Ctrl+C stops it)").format(
+            url=f"http://{HOST}:{port}"))
         try:
             return subprocess.call(command(nb, port, open_browser), env=env, cwd=tmp)
         except KeyboardInterrupt:

@@ -45,8 +45,10 @@ def _private_session_home(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _private_home(tmp_path_factory, monkeypatch):
-    """Every test gets its own EXPOSURE_HOME: tests never touch the user's data home."""
+    """Every test gets its own EXPOSURE_HOME: tests never touch the user's data home. And reads English,
+    whatever the machine's locale, unless it asks for Chinese."""
     monkeypatch.setenv("EXPOSURE_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.setenv("EXPOSURE_LANG", "en")
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +71,15 @@ def lfw_people(tmp_path_factory) -> Path:
         members = [m for m in tar if m.isfile() and m.name.split("/")[1][:1] in "ABC"]
         tar.extractall(dest, members=members, filter="data")
     return dest / "lfw-deepfunneled"
+
+
+def keep_figure(path: Path) -> Path:
+    """Copy a rendered image to $EXPOSURE_FIGURES_DIR, to be looked at."""
+    keep = os.environ.get("EXPOSURE_FIGURES_DIR")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(keep) / path.name)
+    return path
 
 
 def run_cli(*args: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -101,8 +101,31 @@ def test_lfw_numbers_and_checksums(by_slug):
     assert lfw["source"] == ["news"]
     assert lfw["format"] == "folder-per-identity"
     files = {f["name"]: f for f in lfw["files"]}
-    assert files["lfw-deepfunneled.tgz"]["checksum"] == "md5:68331da3eb755a505a502b5aacb3c201"
-    assert files["pairsDevTest.txt"]["checksum"] == "md5:5132f7440eb68cf58910c8a45a2ac10b"
+    assert "lfw-deepfunneled.tgz" not in files, "no file list that cannot succeed: UMass no longer answers"
+    # LFW is fetched from the figshare files scikit-learn uses, with the sha256 its _lfw.py publishes
+    assert files["lfw-funneled.tgz"]["url"] == "https://ndownloader.figshare.com/files/5976015"
+    assert files["lfw-funneled.tgz"]["checksum"] == (
+        "sha256:b47c8422c8cded889dc5a13418c4bc2abbda121092b3533a83306f90d900100a")
+    assert files["pairsDevTest.txt"]["checksum"] == (
+        "sha256:7cb06600ea8b2814ac26e946201cdb304296262aad67d046a16a7ec85d0ff87c")
+    assert ct.fetch_channel(lfw)["channel"] == "figshare"
+
+
+def test_fetch_channels_are_validated(by_slug):
+    data = copy.deepcopy(by_slug["vggface2"])
+    assert data["fetch"]["channel"] == "hub" and data["fetch"]["withdrawn_mirror"] is True
+    assert data["fetch"]["revision"] == "", "no revision could be verified: pinned at download time"
+    for change, message in (({"channel": "ftp"}, "channel"), ({"repo": "no-slash"}, "OWNER/NAME"),
+                            ({"revision": "abc"}, "40-hex"), ({"revision": "a" * 40}, "revision_source"),
+                            ({"source": ""}, "source")):
+        bad = copy.deepcopy(data)
+        bad["fetch"].update(change)
+        with pytest.raises(ValueError, match=message):
+            ct.validate_entry(bad, "x.toml")
+    bad = copy.deepcopy(by_slug["fairface"])
+    bad["fetch"]["withdrawn_mirror"] = True
+    with pytest.raises(ValueError, match="withdrawn_mirror"):
+        ct.validate_entry(bad, "x.toml")
 
 
 def test_ffhq_has_per_image_flickr_metadata(by_slug):
@@ -269,7 +292,10 @@ def test_format_table(records):
     text = ct.format_table()
     lines = text.splitlines()
     assert lines[0].split()[:7] == ["name", "year", "images", "identities", "source", "consent", "status"]
-    assert len(lines) == len(records) + 3
+    assert len(lines) == len(records) + 4
+    assert lines[0].split()[7] == "fetch"
+    assert next(line for line in lines if line.startswith("LFW ")).rstrip().endswith("figshare")
+    assert next(line for line in lines if line.startswith("VGGFace2")).rstrip().endswith("hub*")
     lfw_line = next(line for line in lines if line.startswith("LFW "))
     assert "13,233" in lfw_line and "5,749" in lfw_line and "2007" in lfw_line and "news" in lfw_line
     assert "withdrawn 2019-06" in next(line for line in lines if line.startswith("MS-Celeb-1M"))

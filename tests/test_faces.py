@@ -62,3 +62,29 @@ def test_blurred_and_small_faces_carry_warnings():
     small = np.asarray(img.resize((150, 150)))
     faces = find_faces(small)
     assert faces and any("small face" in w for w in faces[0].quality.warnings())
+
+
+def test_a_labelled_dataset_photo_names_its_centred_face_and_a_selfie_leads_with_the_largest():
+    import io
+
+    from PIL import Image
+
+    from exposure.embed import embed_image
+
+    big = Image.open(SAMPLE_DATASET / "Grace_Hopper" / "Grace_Hopper_0001.jpg").convert("RGB")
+    big = big.resize((big.width * 3 // 2, big.height * 3 // 2))
+    small = Image.open(SAMPLE_DATASET / "Eileen_Collins" / "Eileen_Collins_0001.jpg").convert("RGB")
+    canvas = Image.new("RGB", (2 * big.width + small.width, big.height), "white")
+    canvas.paste(big, (0, 0))
+    canvas.paste(small, (big.width + (big.width - small.width) // 2, (big.height - small.height) // 2))
+    buf = io.BytesIO()
+    canvas.save(buf, "JPEG", quality=95)
+    centre = canvas.width / 2
+    record, rows = embed_image("two.jpg", buf.getvalue(), identity="Eileen_Collins", detector="hog")
+    assert record["n_faces"] == 2, record
+    primary = [r for r in rows if r["primary"]]
+    assert len(primary) == 1 and primary[0]["identity"] == "Eileen_Collins"
+    assert abs((primary[0]["box_left"] + primary[0]["box_right"]) / 2 - centre) < small.width / 2
+    selfie = find_faces(buf.getvalue(), detector="hog")
+    assert selfie[0].box.width > selfie[1].box.width  # a selfie's person is the largest face
+    assert (selfie[0].box.left + selfie[0].box.right) / 2 < big.width

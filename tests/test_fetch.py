@@ -164,8 +164,8 @@ def _files_under(root: Path) -> list[str]:
 @pytest.mark.lfw
 def test_fetch_lfw_end_to_end_then_offline(lfw_server: Served, tmp_path: Path) -> None:
     home = tmp_path / "home"
-    root = fetch("lfw", base_url=lfw_server.url, home=home, known_hash=_sha256sums(), progress=False)
-    assert root == home / "datasets" / "lfw" / "lfw-deepfunneled"
+    root = fetch("lfw-deepfunneled", base_url=lfw_server.url, home=home, known_hash=_sha256sums(), progress=False)
+    assert root == home / "datasets" / "lfw-deepfunneled" / "lfw-deepfunneled"
     people = [p for p in root.iterdir() if p.is_dir()]
     assert len(people) == 5749
     assert sum(1 for _ in root.rglob("*.jpg")) == 13233
@@ -175,7 +175,7 @@ def test_fetch_lfw_end_to_end_then_offline(lfw_server: Served, tmp_path: Path) -
     assert not [p for p in (home / "datasets").iterdir() if p.name.startswith(".")]
 
     lfw_server.log.clear()
-    again = fetch("lfw", base_url=lfw_server.url, home=home, known_hash=_sha256sums(), progress=False)
+    again = fetch("lfw-deepfunneled", base_url=lfw_server.url, home=home, known_hash=_sha256sums(), progress=False)
     assert again == root
     assert lfw_server.log == [], "a second fetch must not touch the network"
 
@@ -186,16 +186,16 @@ def test_corrupted_download_is_refused_and_nothing_is_kept(lfw_server: Served, t
     lfw_server.corrupt.add(TGZ)
     home = tmp_path / "home"
     with pytest.raises(ChecksumError) as caught:
-        fetch("lfw", base_url=lfw_server.url, home=home, known_hash=_sha256sums(), progress=False)
+        fetch("lfw-deepfunneled", base_url=lfw_server.url, home=home, known_hash=_sha256sums(), progress=False)
     message = str(caught.value)
     assert TGZ in message and "checksum mismatch" in message
     assert f"expected {_sha256sums()[TGZ]}" in message and "got sha256:" in message and "deleted" in message
     assert _files_under(home / "datasets") == []
-    assert _files_under(home / "downloads") in ([], ["lfw"]), "no partial or unverified file may remain"
+    assert _files_under(home / "downloads") in ([], ["lfw-deepfunneled"]), "no partial or unverified file may remain"
 
     lfw_server.corrupt.clear()  # the mirror is fixed: a re-run starts from scratch and succeeds
     lfw_server.log.clear()
-    fetch("lfw", base_url=lfw_server.url, home=home, known_hash=_sha256sums(), progress=False, unpack=False)
+    fetch("lfw-deepfunneled", base_url=lfw_server.url, home=home, known_hash=_sha256sums(), progress=False, unpack=False)
     assert (TGZ, None) in lfw_server.log
 
 
@@ -205,11 +205,11 @@ def test_official_md5_mismatch_says_so_plainly(lfw_server: Served, tmp_path: Pat
     # The shared copy is re-packed: the published md5 cannot match, and the error must say why.
     home = tmp_path / "home"
     with pytest.raises(ChecksumError) as caught:
-        fetch("lfw", base_url=lfw_server.url, home=home, progress=False, unpack=False)
+        fetch("lfw-deepfunneled", base_url=lfw_server.url, home=home, progress=False, unpack=False)
     message = str(caught.value)
     assert "expected md5:68331da3eb755a505a502b5aacb3c201 (the published checksum)" in message
     assert "got md5:" in message and "deleted" in message and "known_hash" in message
-    assert _files_under(home / "downloads" / "lfw") == []
+    assert _files_under(home / "downloads" / "lfw-deepfunneled") == []
 
 
 @needs_lfw
@@ -218,9 +218,9 @@ def test_interrupted_transfer_resumes_with_range(lfw_server: Served, tmp_path: P
     size = (LFW / TGZ).stat().st_size
     lfw_server.cut_after[TGZ] = int(size * 0.3)
     home = tmp_path / "home"
-    downloads = home / "downloads" / "lfw"
+    downloads = home / "downloads" / "lfw-deepfunneled"
     with pytest.raises(DownloadError, match="interrupted.*run the same command again"):
-        fetch("lfw", base_url=lfw_server.url, home=home, known_hash=_sha256sums(), progress=False, unpack=False)
+        fetch("lfw-deepfunneled", base_url=lfw_server.url, home=home, known_hash=_sha256sums(), progress=False, unpack=False)
     part = downloads / (TGZ + ".part")
     kept = part.stat().st_size
     assert 0 < kept <= int(size * 0.3)
@@ -228,7 +228,7 @@ def test_interrupted_transfer_resumes_with_range(lfw_server: Served, tmp_path: P
     assert not (home / "datasets").exists()
 
     lfw_server.log.clear()
-    out = fetch("lfw", base_url=lfw_server.url, home=home, known_hash=_sha256sums(), progress=False, unpack=False)
+    out = fetch("lfw-deepfunneled", base_url=lfw_server.url, home=home, known_hash=_sha256sums(), progress=False, unpack=False)
     assert out == downloads
     assert (TGZ, f"bytes={kept}-") in lfw_server.log, lfw_server.log
     assert "sha256:" + hashlib.sha256((downloads / TGZ).read_bytes()).hexdigest() == _sha256sums()[TGZ]
@@ -356,13 +356,22 @@ def test_withdrawn_catalog_dataset_ms_celeb(tmp_path: Path) -> None:
         fetch("ms-celeb-1m", home=tmp_path)
 
 
+def test_lfw_comes_from_figshare_with_scikit_learns_checksums() -> None:
+    """`exposure fetch lfw` plans the figshare files scikit-learn fetches, each with its sha256 (no network)."""
+    plan = {f.name: f for f in fetch_module._plan(fetch_module.dataset_entry("lfw"), None, None)}
+    assert plan["lfw-funneled.tgz"].url == "https://ndownloader.figshare.com/files/5976015"
+    assert plan["lfw-funneled.tgz"].known_hash == "sha256:b47c8422c8cded889dc5a13418c4bc2abbda121092b3533a83306f90d900100a"
+    assert plan["pairs.txt"].url == "https://ndownloader.figshare.com/files/5976006"
+    assert all(f.known_hash.startswith("sha256:") and "figshare" in f.url for f in plan.values())
+
+
 def test_unknown_dataset_and_bad_overrides(tmp_path: Path) -> None:
     with pytest.raises(UnknownDataset):
         fetch("no-such-dataset-xyz", home=tmp_path)
     with pytest.raises(ValueError, match="not in"):
         fetch("lfw", home=tmp_path, known_hash={"typo.tgz": "sha256:" + "0" * 64})
     with pytest.raises(ValueError, match="checksum"):
-        fetch("lfw", home=tmp_path, known_hash={TGZ: "sha256:xyz"})
+        fetch("lfw-deepfunneled", home=tmp_path, known_hash={TGZ: "sha256:xyz"})
 
 
 def test_complete_partial_file_is_verified_without_refetching(small_dataset: Served, tmp_path: Path) -> None:

@@ -113,18 +113,22 @@ def test_named_people_judged_by_their_mean_face_are_found(holdout):
     """The identity rule on real held-out photos: the person is the nearest name, judged by the mean of
     their indexed photos they are found nearly always, and strangers called a match by person stay at
     the promise (0.1 per search)."""
+    from exposure.answer import dataset_answer
     from exposure.checker import check
     from exposure.errors import NoFaceError
 
     index, held = holdout
     ix = open_index(index)
-    searched = named_first = face_hits = person_hits = false = 0
+    searched = named_first = face_hits = person_hits = false = named_in_answer = 0
     for name, photo in sorted(held.items()):
         try:
             r = check(photo, ix, top=3)
         except NoFaceError:
             continue
         searched += 1
+        answer = dataset_answer(r, ix)
+        named_in_answer += answer.startswith(("You are very likely in lfw-holdout", "You are in lfw-holdout: it holds "
+                                              "a copy")) and f"'{name}'" in answer
         people, faces = r.identities, r.results
         assert (people["identities_searched"] == 100).all() and people["distance"].is_monotonic_increasing
         named_first += people["identity"].iloc[0] == name
@@ -135,3 +139,25 @@ def test_named_people_judged_by_their_mean_face_are_found(holdout):
     assert false <= 0.1 * searched + 5, false
     # measured when written: 91 of 100 found by person, 95 by one of their photos
     assert person_hits >= 0.85 * searched and face_hits >= 0.85 * searched, (person_hits, face_hits, searched)
+    assert named_in_answer == person_hits  # the answer leads with the person matched by name
+
+
+def test_the_answer_for_someone_not_there_says_how_often_it_would_find_them(holdout, lfw_people):
+    """People absent from the index: the one answer per dataset rarely says they are in it (its verdicts
+    promise at most 0.1 strangers per search among faces and 0.1 among named people), and otherwise says
+    how often a check this size would find them."""
+    from exposure.answer import dataset_answer
+    from exposure.checker import check
+
+    index, held = holdout
+    ix = open_index(index)
+    absent = sorted(p for p in lfw_people.iterdir() if p.name not in held)[::25][:40]
+    said_in = 0
+    for person in absent:
+        r = check(sorted(person.iterdir())[0], ix, top=3)
+        answer = dataset_answer(r, ix)
+        said_in += answer.startswith("You are")
+        assert answer.startswith(("You are very likely", "Perhaps", "No sign")), answer
+        if answer.startswith("No sign"):
+            assert "times in 10" in answer or "less than 1 time in 10" in answer, answer
+    assert said_in <= 0.2 * len(absent) + 3, said_in

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import MY_PHOTO, SAMPLE_DATASET
+from conftest import MY_PHOTO, SAMPLE_DATASET, keep_figure
 
 pytest.importorskip("ipywidgets")
 
@@ -259,14 +259,6 @@ def _assert_not_blank(path: Path) -> None:
     assert px.std() > 12 and (px < 200).mean() > 0.01, f"{path} looks blank"
 
 
-def _keep(path: Path) -> Path:
-    keep = os.environ.get("EXPOSURE_FIGURES_DIR")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(keep) / path.name)
-    return path
-
-
 def test_report_renders_in_chromium(sample_index, tmp_path):
     from exposure.checker import check
     from exposure.report import write_report
@@ -279,7 +271,7 @@ def test_report_renders_in_chromium(sample_index, tmp_path):
         shot = browser.screenshot(tmp_path / "report_chromium.png")
     finally:
         browser.close()
-    _assert_not_blank(_keep(shot))
+    _assert_not_blank(keep_figure(shot))
 
 
 def test_workshop_page_in_chromium(home, tmp_path):
@@ -309,7 +301,7 @@ def test_workshop_page_in_chromium(home, tmp_path):
         browser = _Browser()
         browser.call("Page.navigate", url=f"http://127.0.0.1:{port}/")
         assert browser.wait_for("[...document.querySelectorAll('button')].some(b => b.innerText.includes('Try the sample photo'))")
-        _assert_not_blank(_keep(browser.screenshot(tmp_path / "workshop_start.png")))
+        _assert_not_blank(keep_figure(browser.screenshot(tmp_path / "workshop_start.png")))
         click = "[...document.querySelectorAll('button')].find(b => b.innerText.includes({!r})).click()"
         browser.js(click.format("Try the sample photo"))
         assert browser.wait_for("document.body.innerText.includes('1 face ready')", 120), "the sample photo's face was not shown"
@@ -318,7 +310,7 @@ def test_workshop_page_in_chromium(home, tmp_path):
         assert browser.js("document.body.innerText.includes('Eileen_Collins_0001.jpg')")
         browser.js("[...document.querySelectorAll('h3')].find(h => h.innerText.includes('3. Results')).scrollIntoView()")
         time.sleep(1)
-        _assert_not_blank(_keep(browser.screenshot(tmp_path / "workshop_results.png")))
+        _assert_not_blank(keep_figure(browser.screenshot(tmp_path / "workshop_results.png")))
     finally:
         if browser is not None:
             browser.close()

@@ -31,6 +31,7 @@ __all__ = [
     "catalog",
     "catalog_records",
     "entry",
+    "fetch_channel",
     "format_table",
     "validate_entry",
 ]
@@ -129,7 +130,18 @@ SCHEMA_KEYS: dict[str, str] = {
     "notes": _STR,
 }
 _FILE_KEYS = {"name": _STR, "url": _STR, "size": "int", "checksum": _STR, "checksum_source": _STR}
-_OPTIONAL_KEYS = {"files", "references"}
+_OPTIONAL_KEYS = {"files", "references", "fetch"}
+
+#: Where `exposure fetch` gets a dataset today: the Hugging Face Hub, figshare, another plain URL, or
+#: nowhere (then `how` says how people get it).
+CHANNELS = frozenset({"hub", "figshare", "url", "none"})
+#: The optional [fetch] table: channel, Hub repo or URL, pinned revision (a commit sha with its
+#: source, or "" = pinned at download time and recorded then), layout there, size in bytes (0 =
+#: unknown), licence there, whether it is a mirror of a withdrawn set, and how to get it otherwise.
+_FETCH_KEYS = {"channel": _STR, "repo": _STR, "url": _STR, "revision": _STR, "revision_source": _STR,
+               "layout": _STR, "size": "int", "license": _STR, "withdrawn_mirror": _BOOL, "source": _STR,
+               "how": _STR}
+_HUB_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 _SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _DATE_RE = re.compile(r"^\d{4}(?:-(0[1-9]|1[0-2])(?:-(0[1-9]|[12]\d|3[01]))?)?$")
@@ -206,6 +218,62 @@ def _validate_files(where: str, files: Any) -> list[dict[str, Any]]:
     if dupes:
         _fail(where, f"file name(s) listed twice: {', '.join(dupes)}")
     return files
+
+
+def _validate_fetch(where: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The [fetch] table: a known channel, a Hub repo id or URL it needs, a sourced revision, a sourced mirror."""
+    table = data["fetch"]
+    here = f"{where}: [fetch]"
+    if not isinstance(table, dict):
+        _fail(where, "'fetch' must be a table ([fetch])")
+    table = {"repo": "", "url": "", "revision": "", "revision_source": "", "layout": "", "size": 0,
+             "license": "", "withdrawn_mirror": False, "source": "", "how": "", **table}
+    extra = sorted(set(table) - set(_FETCH_KEYS))
+    if extra:
+        _fail(here, f"unexpected key(s) {', '.join(extra)}")
+    for key, kind in _FETCH_KEYS.items():
+        _check_type(here, key, table[key], kind)
+    channel = table["channel"]
+    if channel not in CHANNELS:
+        _fail(here, f"'channel' must be one of {', '.join(sorted(CHANNELS))}, got {channel!r}")
+    if channel == "hub" and not _HUB_REPO_RE.match(table["repo"]):
+        _fail(here, f"a hub channel needs 'repo' = 'OWNER/NAME', got {table['repo']!r}")
+    if channel in ("figshare", "url") and not _is_url(table["url"]):
+        _fail(here, f"a {channel} channel needs an http(s) 'url'")
+    if channel == "none" and not table["how"].strip():
+        _fail(here, "channel 'none' needs 'how': how people get the dataset")
+    if channel != "none" and not _is_url(table["source"]):
+        _fail(here, "'source' must be the URL where the channel (repo or URL) was seen")
+    if table["revision"]:
+        if not re.fullmatch(r"[0-9a-f]{40}", table["revision"]):
+            _fail(here, f"'revision' must be a 40-hex commit sha or '', got {table['revision']!r}")
+        if not _is_url(table["revision_source"]):
+            _fail(here, "a pinned 'revision' needs a 'revision_source' URL")
+    if table["withdrawn_mirror"] and data["status"] != "withdrawn":
+        _fail(here, "'withdrawn_mirror' is true but the dataset's status is not 'withdrawn'")
+    return table
+
+
+def fetch_channel(record: dict[str, Any]) -> dict[str, Any]:
+    """Where `exposure fetch` gets a dataset: its [fetch] table, else derived from its files (url or none)."""
+    if isinstance(record.get("fetch"), dict):
+        return dict(record["fetch"])
+    files = record.get("files") or []
+    if record["status"] == "available" and files and all(f["url"] for f in files):
+        return {"channel": "url", "url": files[0]["url"], "revision": "", "withdrawn_mirror": False, "how": "",
+                "size": sum(f["size"] for f in files)}
+    return {"channel": "none", "how": "", "revision": "", "withdrawn_mirror": False, "size": 0}
+
+
+def _fetch_cell(record: dict[str, Any]) -> str:
+    """The table's `fetch` column: the channel, and what it takes (a mirror of a withdrawn set, an unpinned revision)."""
+    ch = fetch_channel(record)
+    if ch["channel"] == "none":
+        return "-"
+    text = ch["channel"]
+    if ch.get("withdrawn_mirror"):
+        text += "*"
+    return text
 
 
 def _validate_references(where: str, data: dict[str, Any]) -> None:
@@ -294,6 +362,8 @@ def validate_entry(data: dict[str, Any], where: str = "<entry>") -> dict[str, An
         _fail(where, "per_image_source_fields given but per_image_source_metadata is not true")
 
     data["files"] = _validate_files(where, data["files"])
+    if "fetch" in data:
+        data["fetch"] = _validate_fetch(where, data)
     _validate_references(where, data)
     return data
 
@@ -362,7 +432,7 @@ def catalog():
     import pandas as pd
 
     records = catalog_records()
-    columns = [*SCHEMA_KEYS, "files", "references"]
+    columns = [*SCHEMA_KEYS, "files", "references", "fetch"]
     return pd.DataFrame.from_records(records, columns=columns)
 
 
@@ -397,7 +467,7 @@ def _cell(value: Any, approximate: bool = False) -> str:
 def format_table(df=None, *, max_name: int = 32) -> str:
     """A compact plain-text table (name, year, images, identities, source, consent, status)."""
     rows = catalog_records() if df is None else df.to_dict("records")
-    headers = ["name", "year", "images", "identities", "source", "consent", "status"]
+    headers = ["name", "year", "images", "identities", "source", "consent", "status", "fetch"]
     body = []
     for row in rows:
         name = str(row["name"])
@@ -416,6 +486,7 @@ def format_table(df=None, *, max_name: int = 32) -> str:
                 _cell(row["source"]),
                 _cell(row["consent"]),
                 status,
+                _fetch_cell(row),
             ]
         )
     right = {"year", "images", "identities"}
@@ -429,5 +500,9 @@ def format_table(df=None, *, max_name: int = 32) -> str:
     lines += [line(r) for r in body]
     lines.append(
         f"{len(body)} datasets; ? = unknown, ~ = approximate. Counts are images or faces (see notes in --json)."
+    )
+    lines.append(
+        "fetch: where `exposure fetch NAME` gets it (hub = Hugging Face Hub; * = a withdrawn set's mirror: "
+        "needs --withdrawn-ok; - = nowhere)."
     )
     return "\n".join(lines)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from exposure.archives import ArchiveError, extract, is_archive_name
+from exposure.datasets import hub
 from exposure.datasets.catalog_table import entry
 from exposure.errors import ExposureError
 from exposure.home import data_home
@@ -40,6 +41,9 @@ MARKER = ".exposure-fetch.json"  # written last inside a dataset folder: "this f
 
 _LFW_OFFICIAL = "http://vis-www.cs.umass.edu/lfw/"
 # Built-in registry (same schema as the catalog entries): datasets fetch() knows without the catalog.
+# LFW comes from figshare: the copies scikit-learn fetches (sklearn/datasets/_lfw.py, RemoteFileMetadata:
+# URLs and sha256 as published there); the UMass host has answered no requests since early 2025.
+_SKLEARN_LFW = "https://github.com/scikit-learn/scikit-learn/blob/main/sklearn/datasets/_lfw.py"
 REGISTRY: dict[str, dict[str, Any]] = {
     "lfw": {
         "name": "lfw",
@@ -47,10 +51,51 @@ REGISTRY: dict[str, dict[str, Any]] = {
         "urls": [_LFW_OFFICIAL, "https://figshare.com/articles/dataset/LFW/5976018"],
         "removal": "",
         "notes": (
+            "Labeled Faces in the Wild, funneled images, plus the View 1 and View 2 pair lists, from the "
+            "figshare copies scikit-learn uses (sha256 as in its sklearn/datasets/_lfw.py)."
+        ),
+        "root": "lfw_funneled",
+        "files": [
+            {
+                "name": "lfw-funneled.tgz",
+                "url": "https://ndownloader.figshare.com/files/5976015",
+                "size": None,
+                "checksum": "sha256:b47c8422c8cded889dc5a13418c4bc2abbda121092b3533a83306f90d900100a",
+                "checksum_source": _SKLEARN_LFW,
+            },
+            {
+                "name": "pairsDevTrain.txt",
+                "url": "https://ndownloader.figshare.com/files/5976012",
+                "size": 56_579,
+                "checksum": "sha256:1d454dada7dfeca0e7eab6f65dc4e97a6312d44cf142207be28d688be92aabfa",
+                "checksum_source": _SKLEARN_LFW,
+            },
+            {
+                "name": "pairsDevTest.txt",
+                "url": "https://ndownloader.figshare.com/files/5976009",
+                "size": 26_002,
+                "checksum": "sha256:7cb06600ea8b2814ac26e946201cdb304296262aad67d046a16a7ec85d0ff87c",
+                "checksum_source": _SKLEARN_LFW,
+            },
+            {
+                "name": "pairs.txt",
+                "url": "https://ndownloader.figshare.com/files/5976006",
+                "size": None,
+                "checksum": "sha256:ea42330c62c92989f9d7c03237ed5d591365e89b3e649747777b70e692dc1592",
+                "checksum_source": _SKLEARN_LFW,
+            },
+        ],
+    },
+    "lfw-deepfunneled": {
+        "name": "lfw-deepfunneled",
+        "status": "available",
+        "urls": [_LFW_OFFICIAL],
+        "removal": "",
+        "notes": (
             "Labeled Faces in the Wild, deep-funneled (aligned) images, plus the View 1 pair lists. "
-            "Checksums are the official md5s (also in torchvision's lfw.py). The UMass host has been "
-            "unreachable at times: use --base-url with a mirror (and known_hash if its copy is "
-            "re-packed)."
+            "Checksums are the official md5s (also in torchvision's lfw.py). The UMass host has answered no "
+            "requests since early 2025 and figshare has no deep-funneled copy: use --base-url with a mirror "
+            "(and known_hash if its copy is re-packed), or `exposure fetch lfw` (funneled, from figshare)."
         ),
         "root": "lfw-deepfunneled",
         "files": [
@@ -75,7 +120,7 @@ REGISTRY: dict[str, dict[str, Any]] = {
         ],
     },
 }
-_ALIASES = {"lfw-deepfunneled": "lfw", "lfw-deep-funneled": "lfw"}
+_ALIASES = {"lfw-deep-funneled": "lfw-deepfunneled", "lfw-funneled": "lfw"}
 
 
 class NotDownloadable(ExposureError):
@@ -115,9 +160,20 @@ def fetch(
     progress: bool = True,
     unpack: bool = True,
     known_hash: dict[str, str] | None = None,
+    withdrawn_ok: bool = False,
 ) -> Path:
-    """Download, verify and unpack dataset `name`; returns the folder to pass to `exposure index`."""
+    """Download, verify and unpack dataset `name`; returns the folder to pass to `exposure index`.
+
+    `hf:OWNER/NAME[@REV]`, or a catalog dataset whose channel is the Hub, is fetched with
+    exposure.datasets.hub. A mirror of a withdrawn dataset needs `withdrawn_ok`.
+    """
+    if hub.is_hub_ref(name):
+        return hub.fetch_repo(hub.parse_ref(name), home, progress)
     info = dataset_entry(name)
+    channel = info.get("fetch") or {}
+    if channel.get("channel") == "hub":
+        _allow_mirror(info, withdrawn_ok, progress)
+        return hub.fetch_repo(hub.HubRef(channel["repo"], channel.get("revision") or "main"), home, progress)
     files = _plan(info, base_url, known_hash)
     slug = _slug(str(info.get("name") or name))
     root = data_home(home)
@@ -130,6 +186,29 @@ def fetch(
         return downloads
     _assemble(paths, target, files, progress)
     return _result_dir(target, info)
+
+
+def withdrawal_note(info: dict[str, Any]) -> str:
+    """What a withdrawn dataset is and when and why its makers withdrew it, from its catalog entry."""
+    when = info.get("withdrawn") or "unknown"
+    lines = [f"{info.get('name')} was withdrawn by its makers ({when})."]
+    for label, key in (("What it is", "source_detail"), ("Consent", "consent_detail"), ("Why and since when", "notes")):
+        text = _as_text(info.get(key))
+        if text:
+            lines.append(f"{label}: {text}")
+    return "\n".join(lines)
+
+
+def _allow_mirror(info: dict[str, Any], withdrawn_ok: bool, progress: bool) -> None:
+    """A mirror of a withdrawn set is fetched only when asked explicitly, after saying what it is and why it was withdrawn."""
+    if info.get("status") != "withdrawn" and not (info.get("fetch") or {}).get("withdrawn_mirror"):
+        return
+    note = withdrawal_note(info)
+    if not withdrawn_ok:
+        raise NotDownloadable(f"{note}\nA copy still circulates on a mirror; to download it anyway, run again with "
+                              "--withdrawn-ok. " + INDEX_HINT)
+    if progress:
+        print(note + "\nFetching a third-party mirror, as asked (--withdrawn-ok).", file=sys.stderr, flush=True)
 
 
 def dataset_entry(name: str) -> dict[str, Any]:
@@ -217,6 +296,9 @@ def _not_downloadable_message(info: dict[str, Any], reason: str) -> str:
         text = _as_text(info.get(key))
         if text:
             lines.append(f"{label}: {text}")
+    how = _as_text((info.get("fetch") or {}).get("how"))
+    if how:
+        lines.append(f"How people get it: {how}")
     lines.append(INDEX_HINT)
     return "\n".join(lines)
 

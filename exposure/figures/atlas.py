@@ -10,6 +10,8 @@ import numpy as np
 
 from exposure.datasets import catalog
 from exposure.figures.style import OKABE_ITO, OTHERS, _figure
+from exposure.i18n import _
+from exposure.plain import count as _count
 
 STATUS_COLOURS = {
     "available": OKABE_ITO["blue"],
@@ -82,14 +84,15 @@ def atlas_timeline(cat=None, label_min: int = 1_000_000):
             ax.annotate(name[:26], (y, n), xytext=(6, off - 6), textcoords="offset points", fontsize=7)
             placed.append((y, n))
     ax.set_yscale("log")
-    ax.set_xlabel("year published")
-    ax.set_ylabel("images (log scale: each step is 10 times more)")
-    ax.set_title("Face datasets over time: from hundreds of lab photos to tens of millions from the web")
-    ax.legend(title="status today", fontsize=8, loc="upper left")
+    ax.set_xlabel(_("year published"))
+    ax.set_ylabel(_("images (log scale: each step is 10 times more)"))
+    ax.set_title(_("Face datasets over time: from hundreds of lab photos to tens of millions from the web"))
+    ax.legend(title=_("status today"), fontsize=8, loc="upper left")
     ax.grid(alpha=0.3, which="major")
     undated = int(sum(1 for y in years if y is None))
     if undated:
-        fig.text(0.01, 0.005, f"{undated} datasets without a known year are not shown.", fontsize=7, color="#555555")
+        fig.text(0.01, 0.005, _("{n} datasets without a known year are not shown.").format(n=undated), fontsize=7,
+                 color="#555555")
     return fig
 
 
@@ -100,18 +103,18 @@ def atlas_sizes(cat=None):
     rows = sorted((r for r in rows if r[1]), key=lambda r: r[1])
     fig, ax = _figure(9, 0.8 + 0.24 * len(rows))
     y = np.arange(len(rows))
-    colours = [STATUS_COLOURS.get(s, STATUS_COLOURS["unknown"]) for _, _, s in rows]
+    colours = [STATUS_COLOURS.get(r[2], STATUS_COLOURS["unknown"]) for r in rows]
     ax.barh(y, [r[1] for r in rows], color=colours, edgecolor="#333333", linewidth=0.4)
     ax.set_yticks(y, [r[0][:34] for r in rows], fontsize=7)
-    for yi, (_, n, _) in zip(y, rows, strict=True):
-        ax.text(n, yi, f" {n:,}", va="center", fontsize=6)
+    for yi, r in zip(y, rows, strict=True):
+        ax.text(r[1], yi, f" {_count(r[1])}", va="center", fontsize=6)
     ax.set_xscale("log")
     ax.set_xlim(50, max(r[1] for r in rows) * 20)
-    ax.set_xlabel("images (log scale)")
-    ax.set_title("How many face images each dataset holds")
+    ax.set_xlabel(_("images (log scale)"))
+    ax.set_title(_("How many face images each dataset holds"))
     from matplotlib.patches import Patch
 
-    ax.legend(handles=[Patch(color=c, label=s) for s, c in STATUS_COLOURS.items()], title="status today",
+    ax.legend(handles=[Patch(color=c, label=s) for s, c in STATUS_COLOURS.items()], title=_("status today"),
               fontsize=7, loc="lower right")
     return fig
 
@@ -131,11 +134,11 @@ def atlas_sources(cat=None):
     labels = [SOURCE_LABELS.get(k, k) for k in keys]
     ax_c.barh(y, [count[k] for k in keys], color=OKABE_ITO["blue"])
     ax_c.set_yticks(y, labels)
-    ax_c.set_xlabel("number of datasets")
+    ax_c.set_xlabel(_("number of datasets"))
     ax_i.barh(y, [max(images[k], 1) for k in keys], color=OKABE_ITO["orange"])
     ax_i.set_xscale("log")
-    ax_i.set_xlabel("images in those datasets (log scale)")
-    fig.suptitle("Where the face photos came from (a dataset can have several sources)")
+    ax_i.set_xlabel(_("images in those datasets (log scale)"))
+    fig.suptitle(_("Where the face photos came from (a dataset can have several sources)"))
     return fig
 
 
@@ -161,14 +164,14 @@ def atlas_consent(cat=None):
     ax_c.barh(range(len(consent)), consent.values, color=[colours.get(k, OTHERS) for k in consent.index])
     ax_c.set_yticks(range(len(consent)), consent.index)
     ax_c.invert_yaxis()
-    ax_c.set_xlabel("number of datasets")
-    ax_c.set_title("Were the people asked?")
+    ax_c.set_xlabel(_("number of datasets"))
+    ax_c.set_title(_("Were the people asked?"))
     kinds = df["license"].map(licence_kind).value_counts()
     ax_l.barh(range(len(kinds)), kinds.values, color=OKABE_ITO["blue"])
     ax_l.set_yticks(range(len(kinds)), kinds.index)
     ax_l.invert_yaxis()
-    ax_l.set_xlabel("number of datasets")
-    ax_l.set_title("Terms it is shared under")
+    ax_l.set_xlabel(_("number of datasets"))
+    ax_l.set_title(_("Terms it is shared under"))
     return fig
 
 
@@ -178,7 +181,7 @@ def atlas_withdrawn(cat=None, today: _dt.date | None = None):
     today = today or _dt.date.today()
     now = today.year + (today.month - 1) / 12
     rows = []
-    for _, r in df.iterrows():
+    for _n, r in df.iterrows():
         if r["status"] != "withdrawn":
             continue
         start, end = _year(r["year"]), _year(r["withdrawn"])
@@ -187,29 +190,31 @@ def atlas_withdrawn(cat=None, today: _dt.date | None = None):
         rows.append((r["name"], start, end, bool(r.get("still_circulating", False)), _known_int(r["images"])))
     rows.sort(key=lambda r: r[1])
     fig, ax = _figure(10, 1.2 + 0.55 * max(len(rows), 1))
+    shown_circulating = False
     for yi, (name, start, end, circulating, n) in enumerate(rows):
         stop = end if end is not None else start
         ax.plot([start, stop], [yi, yi], color=OKABE_ITO["blue"], linewidth=6, solid_capstyle="butt",
-                label="published by its makers" if yi == 0 else None)
+                label=_("published by its makers") if yi == 0 else None)
         if end is not None:
             ax.plot([end], [yi], marker="X", color=OKABE_ITO["vermillion"], markersize=10,
-                    label="withdrawn" if yi == 0 else None)
+                    label=_("withdrawn") if yi == 0 else None)
         if circulating:
             ax.plot([stop, now], [yi, yi], color=OKABE_ITO["vermillion"], linewidth=2, linestyle=(0, (2, 2)),
-                    label="copies still circulating" if not any("circ" in t.get_label() for t in ax.lines[:-1]) else None)
-        size = f"{n:,} images" if n else ""
-        when = f"withdrawn {int(end)}" if end is not None else "withdrawn (date unknown)"
+                    label=None if shown_circulating else _("copies still circulating"))
+            shown_circulating = True
+        size = _("{n} images").format(n=_count(n)) if n else ""
+        when = (_("withdrawn {year}").format(year=int(end)) if end is not None else _("withdrawn (date unknown)"))
         ax.text(start - 0.1, yi, f"{name}  ", ha="right", va="center", fontsize=8)
         ax.text(now + 0.1, yi, f" {size}; {when}", va="center", fontsize=7, color="#333333")
     ax.set_yticks([])
     ax.invert_yaxis()
     lo = min((r[1] for r in rows), default=now - 10)
     ax.set_xlim(lo - 4, now + 5)
-    ax.set_xlabel("year")
+    ax.set_xlabel(_("year"))
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title("Withdrawn, yet still in circulation")
+    ax.set_title(_("Withdrawn, yet still in circulation"))
     ax.legend(loc="lower left", fontsize=8)
     return fig
 

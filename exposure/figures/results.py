@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from exposure import verdicts
-from exposure.figures.style import DISTANCE_LABEL, OKABE_ITO, OTHERS, YOU, _figure
+from exposure.figures.style import OKABE_ITO, OTHERS, YOU, _figure, distance_label
+from exposure.i18n import _
 from exposure.knn import distances
-from exposure.verdicts import LIKELY, LOOKALIKE, NO_MATCH, PAIR_LINE, POSSIBLE, SAME_PHOTO
+from exposure.plain import count
+from exposure.verdicts import LIKELY, LOOKALIKE, NO_MATCH, PAIR_LINE, POSSIBLE, SAME_PHOTO, shown
 
 
 def _pick_index(result, index=None):
@@ -46,13 +48,14 @@ def distance_histogram(result, index=None, threshold: float | None = None):
     d = person_distances(result, ix)
     fig, ax = _figure(8, 4.2)
     if len(d) == 0:
-        ax.text(0.5, 0.5, f"{ix.name}: no faces in this index", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, _("{dataset}: no faces in this index").format(dataset=ix.name), ha="center", va="center",
+                transform=ax.transAxes)
         ax.set_axis_off()
         return fig
     lines = verdict_lines(result, ix)
     hi = max(1.2, float(d.max()) + 0.05)
     bins = np.linspace(0, hi, 61 if len(d) > 50 else 25)
-    ax.hist(d, bins=bins, color=OTHERS, edgecolor="#777777", linewidth=0.5, label="faces in the dataset")
+    ax.hist(d, bins=bins, color=OTHERS, edgecolor="#777777", linewidth=0.5, label=_("faces in the dataset"))
     if len(d) > 200:
         ax.set_yscale("log")
     else:
@@ -67,22 +70,24 @@ def distance_histogram(result, index=None, threshold: float | None = None):
         if up - lo > 1e-6:
             ax.axvspan(lo, up, color=verdicts.COLOURS[label], alpha=0.13, linewidth=0)
             narrow = up - lo < 0.12
-            ax.text((lo + up) / 2, 0.97, label, transform=ax.get_xaxis_transform(), ha="center", va="top",
+            ax.text((lo + up) / 2, 0.97, shown(label), transform=ax.get_xaxis_transform(), ha="center", va="top",
                     fontsize=8, color="#333333", rotation=90 if narrow else 0)
     if likely > 0:
         ax.axvline(likely, color=verdicts.COLOURS[LIKELY], linestyle="--", linewidth=1.6,
-                   label=f"your match line in these {len(d):,} faces: {likely:.2f}")
-    ax.axvline(PAIR_LINE, color="#555555", linestyle=":", linewidth=1.2, label="0.6: the usual one-to-one line")
+                   label=_("your match line in these {faces} faces: {line}").format(faces=count(len(d)), line=f"{likely:.2f}"))
+    ax.axvline(PAIR_LINE, color="#555555", linestyle=":", linewidth=1.2, label=_("0.6: the usual one-to-one line"))
     if threshold is not None:
-        ax.axvline(threshold, color=OKABE_ITO["black"], linewidth=2, label=f"your line: {threshold:.2f}")
+        ax.axvline(threshold, color=OKABE_ITO["black"], linewidth=2,
+                   label=_("your line: {line}").format(line=f"{threshold:.2f}"))
     nearest = np.sort(d)[: min(5, len(d))]
     # on the x axis itself (axes coordinates: on a log scale a data y of 0 would lie infinitely far below)
     ax.plot(nearest, np.zeros_like(nearest), linestyle="none", marker="v", markersize=9, color=YOU,
-            clip_on=False, label="your nearest faces", zorder=5, transform=ax.get_xaxis_transform())
+            clip_on=False, label=_("your nearest faces"), zorder=5, transform=ax.get_xaxis_transform())
     ax.set_xlim(0, hi)
-    ax.set_xlabel(DISTANCE_LABEL)
-    ax.set_ylabel("number of faces" + (" (log scale)" if len(d) > 200 else ""))
-    ax.set_title(f"How far each of the {len(d):,} faces in {ix.name} is from your face")
+    ax.set_xlabel(distance_label())
+    ax.set_ylabel(_("number of faces (log scale)") if len(d) > 200 else _("number of faces"))
+    ax.set_title(_("How far each of the {faces} faces in {dataset} is from your face").format(
+        faces=count(len(d)), dataset=ix.name))
     ax.legend(loc="center right", fontsize=8, framealpha=0.9)
     return fig
 
@@ -98,10 +103,10 @@ def dataset_summary(result):
     ax_n.barh(y, sizes, color=OTHERS, edgecolor="#777777")
     ax_n.set_xscale("log")
     for yi, ix in zip(y, indexes, strict=True):
-        ax_n.text(max(ix.n_faces, 1), yi, f" {ix.n_faces:,}", va="center", fontsize=8)
+        ax_n.text(max(ix.n_faces, 1), yi, f" {count(ix.n_faces)}", va="center", fontsize=8)
     ax_n.set_yticks(y, names)
     ax_n.invert_yaxis()
-    ax_n.set_xlabel("faces searched (log scale)")
+    ax_n.set_xlabel(_("faces searched (log scale)"))
     ax_n.set_xlim(0.8, max(sizes) * 30)
     rows = result.results
     seen = set()
@@ -110,23 +115,23 @@ def dataset_summary(result):
         likely = verdict_lines(result, ix)[LIKELY] if ix.n_faces else -1.0
         if likely > 0:
             ax_d.plot([likely] * 2, [yi - 0.35, yi + 0.35], color=verdicts.COLOURS[LIKELY], linewidth=2.5,
-                      label="your match line there" if "line" not in seen else None)
+                      label=_("your match line there") if "line" not in seen else None)
             seen.add("line")
-        for _, r in mine.iterrows():
+        for _n, r in mine.iterrows():
             v = r["verdict"]
             ax_d.plot(r["distance"], yi, linestyle="none", marker=verdicts.MARKERS.get(v, "o"),
                       markersize=10 if v in (LIKELY, SAME_PHOTO) else 7, color=verdicts.COLOURS.get(v, OTHERS),
-                      markeredgecolor="#333333", label=v if v not in seen else None)
+                      markeredgecolor="#333333", label=shown(v) if v not in seen else None)
             seen.add(v)
         if not len(mine):
-            ax_d.text(0.02, yi, "no faces", va="center", fontsize=8)
+            ax_d.text(0.02, yi, _("no faces"), va="center", fontsize=8)
     ax_d.axvline(PAIR_LINE, color="#555555", linestyle=":", linewidth=1)
-    ax_d.text(PAIR_LINE, 1.0, " 0.6: the usual one-to-one line", transform=ax_d.get_xaxis_transform(),
+    ax_d.text(PAIR_LINE, 1.0, " " + _("0.6: the usual one-to-one line"), transform=ax_d.get_xaxis_transform(),
               fontsize=7, va="bottom", color="#555555")
     ax_d.set_xlim(0, 1.1)
-    ax_d.set_xlabel("distance of your nearest faces (left = more alike)")
+    ax_d.set_xlabel(_("distance of your nearest faces (left = more alike)"))
     ax_d.legend(loc="lower right", fontsize=7, framealpha=0.9)
-    fig.suptitle("Each dataset searched: its size, and how close its nearest faces are to you")
+    fig.suptitle(_("Each dataset searched: its size, and how close its nearest faces are to you"))
     return fig
 
 
@@ -161,7 +166,8 @@ def face_map(result, index=None, max_points: int = 5000, label: int = 5, seed: i
     ix = _pick_index(result, index)
     fig, ax = _figure(7.5, 6)
     if ix.n_faces == 0:
-        ax.text(0.5, 0.5, f"{ix.name}: no faces in this index", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, _("{dataset}: no faces in this index").format(dataset=ix.name), ha="center", va="center",
+                transform=ax.transAxes)
         ax.set_axis_off()
         return fig
     names, means, counts = people_points(ix)
@@ -180,25 +186,26 @@ def face_map(result, index=None, max_points: int = 5000, label: int = 5, seed: i
     pos = {int(i): xy[k] for k, i in enumerate(keep_all)}
     you_xy = _pca2(you, fit)
     ax.scatter(xy[:, 0], xy[:, 1], s=np.clip(8 * np.sqrt(counts[keep_all]), 8, 60), color=OTHERS,
-               edgecolor="#888888", linewidth=0.4, label=f"people in {ix.name} (one dot each)")
+               edgecolor="#888888", linewidth=0.4, label=_("people in {dataset} (one dot each)").format(dataset=ix.name))
     centre = you_xy.mean(0)
     for rank, i in enumerate(keep, start=1):
         p = pos[int(i)]
         ax.plot([centre[0], p[0]], [centre[1], p[1]], color=YOU, linewidth=0.8, alpha=0.6)
         ax.scatter([p[0]], [p[1]], s=45, color=OKABE_ITO["orange"], edgecolor="#333333", zorder=4,
-                   label="your nearest people" if rank == 1 else None)
-        ax.annotate(f"{rank}. {names[int(i)][:28]}\n   distance {d[int(i)]:.2f}", p, xytext=(6, 4),
+                   label=_("your nearest people") if rank == 1 else None)
+        ax.annotate(f"{rank}. {names[int(i)][:28]}\n   " + _("distance {d}").format(d=f"{d[int(i)]:.2f}"), p, xytext=(6, 4),
                     textcoords="offset points", fontsize=8)
     ax.scatter(you_xy[:, 0], you_xy[:, 1], s=260, marker="*", color=YOU, edgecolor="black", zorder=5,
-               label="you" if len(you) == 1 else f"you ({len(you)} photos)")
-    ax.set_xlabel("map direction 1 (the strongest difference between faces here)")
-    ax.set_ylabel("map direction 2 (the next strongest)")
+               label=_("you") if len(you) == 1 else _("you ({n} photos)").format(n=len(you)))
+    ax.set_xlabel(_("map direction 1 (the strongest difference between faces here)"))
+    ax.set_ylabel(_("map direction 2 (the next strongest)"))
     ax.set_xticks([])
     ax.set_yticks([])
-    shown = len(keep_all)
-    extra = f" ({shown:,} of {len(names):,} shown)" if shown < len(names) else ""
-    ax.set_title(f"You among the {len(names):,} people of {ix.name}{extra}")
+    on_map = len(keep_all)
+    extra = _(" ({shown} of {total} shown)").format(shown=count(on_map), total=count(len(names))) if on_map < len(names) else ""
+    ax.set_title(_("You among the {people} people of {dataset}{extra}").format(
+        people=count(len(names)), dataset=ix.name, extra=extra))
     ax.legend(loc="best", fontsize=8, framealpha=0.9)
-    ax.text(0.01, 0.01, "128 numbers squeezed onto 2 axes: judge by the printed distances, not the map.",
+    ax.text(0.01, 0.01, _("128 numbers squeezed onto 2 axes: judge by the printed distances, not the map."),
             transform=ax.transAxes, fontsize=7, color="#555555")
     return fig

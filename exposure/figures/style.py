@@ -25,9 +25,19 @@ OTHERS = "#BBBBBB"
 DISTANCE_LABEL = "distance between faces (0 = identical; lower = more alike)"
 
 
+def distance_label() -> str:
+    """DISTANCE_LABEL in the language in use."""
+    from exposure.i18n import _
+
+    return _("distance between faces (0 = identical; lower = more alike)")
+
+
 def _figure(width: float = 8.0, height: float = 4.5, nrows: int = 1, ncols: int = 1, **kw):
     from matplotlib.figure import Figure
 
+    from exposure.fonts import use_cjk_in_figures
+
+    use_cjk_in_figures()  # Chinese labels drawn with a CJK font, not as empty boxes
     fig = Figure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(nrows, ncols, **kw)
     return fig, axes

@@ -6,9 +6,10 @@ Hugging Face stores an `Image` feature as a struct {bytes: binary, path: string}
 img2dataset's `--output_format parquet` writes (`jpg`, with `url` and `caption`).
 
 The path is a .parquet file or a folder searched recursively (HF: `data/train-00000-of-00001.parquet`).
-Keys are `<file relative path>#<row>`; identity comes from an `identity`/`label`/`person`/`name`
-column (class names when it is a ClassLabel); meta holds the image's `path`, and `url`/`caption`
-columns when present. Images are read one row group at a time, never the whole file.
+Keys are `<file relative path>#<row>`; identity comes from a label column (`label_column`): a
+ClassLabel whose names are in the schema metadata or the dataset card (README.md beside the data),
+else a string column (`label_name`, `identity`, `celeb_id`, `name` ...), else an integer label;
+meta holds the image's `path`, and `url`/`caption` columns when present. Images are read one row group at a time, never the whole file.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from exposure.datasets.card import card_names_near
 from exposure.datasets.layout import Item, files_with_suffix, first_with_suffix
 from exposure.errors import ExposureError, PhotoError
 
 FORMAT = "parquet_images"
 IMAGE_COLUMNS = ("image", "img", "jpg", "jpeg", "png", "webp", "image_bytes", "picture", "photo", "face")
-LABEL_COLUMNS = ("identity", "label", "labels", "person", "name", "celebrity", "id")
+LABEL_COLUMNS = ("identity", "label_name", "identity_name", "celeb_id", "celebrity", "celebrity_name", "person",
+                 "person_name", "name", "subject", "class_name", "label", "labels", "id")
 META_COLUMNS = {"url": "url", "URL": "url", "caption": "caption", "TEXT": "caption", "LICENSE": "license", "license": "license"}
 
 
@@ -82,6 +85,22 @@ def class_names(schema, column: str) -> list[str] | None:
     return None
 
 
+def label_column(schema, image: str, card: dict[str, list[str]] | None = None) -> tuple[str | None, list[str] | None]:
+    """The column that names each image's person and its class names: a named ClassLabel first, then
+    a string column, then an integer label (its numbers as identities), in LABEL_COLUMNS order."""
+    import pyarrow as pa
+
+    present = [c for c in LABEL_COLUMNS if c != image and schema.get_field_index(c) >= 0]
+    for c in present:
+        names = class_names(schema, c) or (card or {}).get(c)
+        if names and pa.types.is_integer(schema.field(c).type):
+            return c, names
+    for c in present:
+        if pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type):
+            return c, None
+    return (present[0], None) if present else (None, None)
+
+
 class ParquetImagesSource:
     """Rows of Parquet files holding image bytes."""
 
@@ -97,6 +116,7 @@ class ParquetImagesSource:
         self._cache: tuple | None = None  # (file, row group, image list)
         self._pf: dict = {}  # file -> open ParquetFile
         self._lock = threading.Lock()
+        self.card_names: dict[str, list[str]] = card_names_near(p)  # column -> ClassLabel names from README.md
 
     def items(self) -> Iterator[Item]:
         import pyarrow as pa
@@ -119,8 +139,7 @@ class ParquetImagesSource:
             if img is None:
                 self.skipped += pf.metadata.num_rows
                 continue
-            label = next((c for c in LABEL_COLUMNS if c != img and schema.get_field_index(c) >= 0), None)
-            names = class_names(schema, label) if label else None
+            label, names = label_column(schema, img, self.card_names)
             metas = [c for c in META_COLUMNS if schema.get_field_index(c) >= 0 and c != img]
             is_struct = schema.field(img).type.num_fields > 0
             has_path = is_struct and schema.field(img).type.get_field_index("path") >= 0

@@ -10,7 +10,9 @@ A sample's key is the member name up to the first dot of its base name, as WebDa
 The path is one shard, or a folder searched recursively for shards (LAION-Face downloads one
 folder per part, `split_00000/00000.tar`). Items are keyed `<shard path without .tar>/<member>`,
 e.g. `00000/000000000.jpg`; meta holds the sample's `url` and `caption` (and `license`,
-`sample_id` when img2dataset saved them).
+`sample_id` when img2dataset saved them). Identity: a sample's `.cls` (an integer class, named by
+the dataset card's ClassLabel names when a README.md is beside the shards), else a name in its
+`.json` (`identity`, `label_name`, `celeb_id`, `name`, `person`, `label`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from exposure.archives import ArchiveReader
+from exposure.datasets.card import card_names_near
 from exposure.datasets.layout import Item, files_with_suffix, first_with_suffix
 from exposure.errors import PhotoError
 from exposure.photos import is_image_name
@@ -93,6 +96,37 @@ def _meta(sample: dict[str, bytes]) -> dict:
     return meta
 
 
+JSON_LABELS = ("identity", "label_name", "celeb_id", "name", "person", "label")
+
+
+def identity_of(sample: dict[str, bytes], names: list[str] | None) -> str | None:
+    """The person of a sample: its `.cls` class (named when the card names classes), else a `.json` label."""
+    raw = sample.get("cls")
+    if raw:
+        text = raw.decode("utf-8", "replace").strip()
+        try:
+            k = int(text)
+        except ValueError:
+            return text or None
+        return names[k] if names is not None and 0 <= k < len(names) else str(k)
+    raw = sample.get("json")
+    if raw:
+        try:
+            j = json.loads(raw)
+        except ValueError:
+            return None
+        if isinstance(j, dict):
+            for c in JSON_LABELS:
+                value = j.get(c)
+                if isinstance(value, bool) or value in (None, ""):
+                    continue
+                if isinstance(value, int) and names is not None and 0 <= value < len(names):
+                    return names[value]
+                if isinstance(value, str | int):
+                    return str(value)
+    return None
+
+
 class WebDatasetSource:
     """Samples of WebDataset tar shards, read from the tars without unpacking them."""
 
@@ -107,6 +141,7 @@ class WebDatasetSource:
         root = p.parent if p.is_file() else p
         self._shards = {s.relative_to(root).as_posix()[: -len(".tar")]: s for s in files_with_suffix(p, ".tar")}
         self._readers: collections.OrderedDict = collections.OrderedDict()  # shard -> reader, most recent last
+        self.card_names: dict[str, list[str]] = card_names_near(p)  # column -> ClassLabel names from README.md
 
     def _reader(self, stem: str):
         """The member index of one shard; only the last few are kept (and open): LAION has thousands."""
@@ -121,6 +156,8 @@ class WebDatasetSource:
     def items(self) -> Iterator[Item]:
         skipped = 0
         self.refused = []
+        cards = self.card_names
+        names = cards.get("cls") or cards.get("label") or (next(iter(cards.values())) if len(cards) == 1 else None)
         for stem in self._shards:
             reader = self._reader(stem)
             self.refused += [(f"{stem}/{n}", why) for n, why in reader.refused]
@@ -134,9 +171,10 @@ class WebDatasetSource:
                 if image is None or not is_image_name(image):
                     skipped += len(members)
                     continue
-                sidecars = {e: reader.read(members[e]) for e in ("json", "txt") if e in members}
+                sidecars = {e: reader.read(members[e]) for e in ("json", "txt", "cls") if e in members}
                 skipped += len(members) - 1 - len(sidecars)
-                yield Item(key=f"{stem}/{image}", identity=None, meta=_meta(sidecars), ref=(stem, image))
+                yield Item(key=f"{stem}/{image}", identity=identity_of(sidecars, names), meta=_meta(sidecars),
+                           ref=(stem, image))
         self.skipped = skipped + len(self.refused)
 
     def _locate(self, key: str) -> tuple[str, str]:

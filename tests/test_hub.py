@@ -1,0 +1,429 @@
+"""Hugging Face Hub datasets, fetched and stream-indexed from a loopback server laid out like the Hub.
+
+The server (bench/hub_server.py) answers the requests huggingface_hub makes: revision info, the
+paginated tree listing, resolve with a redirect to a "CDN" host and the LFS sha256 headers, Range
+requests, and 401 for a gated repo. Shards are written here from LFW photos in the published
+schemas: `datasets`' Parquet (image struct<bytes, path> + ClassLabel), WebDataset (KEY.jpg + KEY.cls)
+and insightface RecordIO (train.rec + train.idx + property).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from conftest import needs_lfw
+from hub_server import HubServer, Repo
+
+from exposure.datasets import hub
+from exposure.datasets.card import class_names
+from exposure.errors import ExposureError
+
+IMAGE_TYPE = None  # pyarrow struct<bytes, path>, made on first use
+
+
+# ---------------------------------------------------------------- shards in the published schemas
+
+
+def parquet_shard(rows: list[tuple[bytes, str, int]], names: list[str] | None, label_col: str = "label",
+                  string_labels: bool = False) -> bytes:
+    """A `datasets`-written Parquet shard: image struct<bytes, path>, a ClassLabel (names in the metadata when given)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    image_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    labels = [names[k] for _, _, k in rows] if string_labels else [k for _, _, k in rows]
+    table = pa.table({
+        "image": pa.array([{"bytes": b, "path": p} for b, p, _ in rows], type=image_type),
+        label_col: pa.array(labels, type=pa.string() if string_labels else pa.int64()),
+    })
+    if names is not None and not string_labels:
+        hf = {"info": {"features": {"image": {"_type": "Image"},
+                                    label_col: {"names": names, "_type": "ClassLabel"}}}}
+        table = table.replace_schema_metadata({b"huggingface": json.dumps(hf).encode()})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def wds_shard(samples: list[tuple[str, bytes, int]]) -> bytes:
+    """A WebDataset shard as webdataset's TarWriter writes it: KEY.jpg then KEY.cls (the class as text)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for key, jpeg, label in samples:
+            for ext, data in (("jpg", jpeg), ("cls", str(label).encode())):
+                info = tarfile.TarInfo(f"{key}.{ext}")
+                info.size, info.mtime = len(data), 0
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def card(names: list[str], column: str = "label") -> bytes:
+    """A dataset card whose YAML names the classes, as the Hub writes `dataset_info`."""
+    lines = ["---", "license: other", "dataset_info:", "  features:", "  - name: image", "    dtype: image",
+             f"  - name: {column}", "    dtype:", "      class_label:", "        names:"]
+    lines += [f"          '{i}': {n}" for i, n in enumerate(names)]
+    lines += ["  splits:", "  - name: train", "---", "", "# faces", ""]
+    return "\n".join(lines).encode()
+
+
+@pytest.fixture(scope="module")
+def hub_people(lfw_people) -> list[tuple[str, list[bytes]]]:
+    """Eight LFW people with four photos each: three go into the datasets, the fourth is the query."""
+    chosen = []
+    for person in sorted(lfw_people.iterdir()):
+        photos = sorted(person.glob("*.jpg"))
+        if len(photos) >= 4:
+            chosen.append((person.name, [p.read_bytes() for p in photos[:4]]))
+        if len(chosen) == 8:
+            break
+    return chosen
+
+
+def parquet_repo(people, shards: int = 3) -> tuple[Repo, list[str]]:
+    """Three Parquet shards of the people's first three photos, ClassLabel names in the schema metadata."""
+    names = [n for n, _ in people]
+    rows = [(photos[j], f"{name}_{j + 1:04d}.jpg", k) for k, (name, photos) in enumerate(people) for j in range(3)]
+    files = {f"data/train-{s:05d}-of-{shards:05d}.parquet": parquet_shard(rows[s::shards], names)
+             for s in range(shards)}
+    files["README.md"] = card(names)
+    return Repo(files), names
+
+
+def wds_repo(people) -> tuple[Repo, list[str]]:
+    """Two WebDataset shards with KEY.cls class numbers; only the card names the classes."""
+    names = [n for n, _ in people]
+    samples = [(f"{k:03d}{j}", photos[j], k) for k, (_, photos) in enumerate(people) for j in range(3)]
+    files = {"train/shard-00000.tar": wds_shard(samples[::2]), "train/shard-00001.tar": wds_shard(samples[1::2]),
+             "README.md": card(names)}
+    return Repo(files), names
+
+
+@pytest.fixture
+def hub_env(monkeypatch, tmp_path):
+    """Point huggingface_hub at a loopback server; no token from the environment or a stored login."""
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+
+    def start(repos: dict[str, Repo], page_size: int = 2) -> HubServer:
+        server = HubServer(repos, page_size=page_size).__enter__()
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        started.append(server)
+        return server
+
+    started: list[HubServer] = []
+    yield start
+    for s in started:
+        s.__exit__(None, None, None)
+
+
+def read_rows(index_dir: Path):
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    return pd.concat([pq.read_table(p).to_pandas() for p in sorted((index_dir / "shards").glob("part-*.parquet"))])
+
+
+# ---------------------------------------------------------------- no photos needed
+
+
+def test_parse_ref():
+    assert hub.parse_ref("hf:me/faces") == hub.HubRef("me/faces", "main")
+    assert hub.parse_ref("hf:me/faces@v1.0") == hub.HubRef("me/faces", "v1.0")
+    for bad in ("hf:faces", "hf:me/faces@", "hf:../x/y", "hf:me/fa ces", "hf:/me/faces"):
+        with pytest.raises(ExposureError, match="OWNER/NAME"):
+            hub.parse_ref(bad)
+
+
+def test_card_class_names():
+    assert class_names(card(["Ann", "Bob"]).decode()) == {"label": ["Ann", "Bob"]}
+    assert class_names("no front matter") == {}
+    assert class_names("---\n: [unbalanced\n---\n") == {}
+
+
+def test_hostile_repo_paths_are_refused():
+    for bad in ("../etc/passwd", "/abs.parquet", "a/../../b.tar", "a\\b.tar", "a//b.tar", "x\n.tar"):
+        with pytest.raises(hub.HubError, match="refusing"):
+            hub.safe_repo_path(bad)
+    assert hub.safe_repo_path("data/train-00000.parquet") == "data/train-00000.parquet"
+
+
+def test_recordio_files_travel_together():
+    files = [hub.HubFile(p, 1, None) for p in ("a/property", "a/train.idx", "a/train.rec", "b.parquet")]
+    assert [[f.path for f in g] for g in hub.units(files)] == [["a/train.rec", "a/train.idx", "a/property"],
+                                                               ["b.parquet"]]
+
+
+def test_fetch_verifies_and_refuses_a_corrupt_file(hub_env, tmp_path):
+    good, bad = b"PAR1" + bytes(range(256)) * 40, b"PAR1" + bytes(range(255, -1, -1)) * 40
+    repo = Repo({"data/a.parquet": good, "data/b.parquet": bad, "data/c.parquet": good + b"!", "README.md": b"hi"})
+    server = hub_env({"me/faces": repo})
+    folder = hub.fetch_repo(hub.parse_ref("hf:me/faces"), tmp_path / "home", progress=False)
+    assert folder == tmp_path / "home" / "hub" / "me" / "faces" / repo.commit
+    assert (folder / "data" / "b.parquet").read_bytes() == bad
+    marker = json.loads((folder / hub.FETCHED).read_text())
+    assert marker["revision"] == repo.commit and set(marker["files"]) == {f"data/{x}.parquet" for x in "abc"}
+    tree_calls = [p for m, p, _ in server.requests if "/tree/" in p]
+    assert len(tree_calls) >= 2, "the listing is paginated (Link header) and every page is read"
+    assert any(p.startswith("/cdn/") for _, p, _ in server.requests), "LFS files come from the CDN redirect"
+
+    repo.corrupt.add("data/b.parquet")  # the CDN now serves other bytes than the Hub's sha256 says
+    with pytest.raises(hub.HubChecksumError, match="does not match the Hub") as e:
+        hub.fetch_repo(hub.parse_ref("hf:me/faces"), tmp_path / "home2", progress=False)
+    assert "data/b.parquet" in str(e.value)
+    assert not (tmp_path / "home2" / "hub" / "me" / "faces" / repo.commit / "data" / "b.parquet").exists()
+
+
+def test_interrupted_transfer_resumes_with_range(hub_env, tmp_path):
+    data = bytes(range(256)) * (96 * 1024)  # 24 MiB: more than huggingface_hub's 10 MiB download chunk
+    repo = Repo({"big.parquet": data})
+    repo.cut_after["big.parquet"] = 15 * 2**20
+    server = hub_env({"me/big": repo})
+    ref = hub.parse_ref("hf:me/big")
+    commit = hub.resolve(ref)
+    (f,) = hub.list_files(ref, commit)
+    try:
+        hub.download(ref, commit, f, tmp_path / "dl", progress=False)
+    except hub.HubError:
+        hub.download(ref, commit, f, tmp_path / "dl", progress=False)  # the second run resumes
+    assert (tmp_path / "dl" / "big.parquet").read_bytes() == data
+    ranges = [r for m, p, r in server.requests if p.startswith("/cdn/") and r]
+    assert ranges and ranges[-1].startswith("bytes=") and not ranges[-1].startswith("bytes=0-"), ranges
+
+
+def test_gated_repo_needs_a_token(hub_env, tmp_path, monkeypatch):
+    repo = Repo({"a.parquet": b"PAR1" * 100}, gated_token="hf_secret")
+    hub_env({"me/gated": repo})
+    with pytest.raises(hub.HubError, match="gated or private.*HF_TOKEN"):
+        hub.fetch_repo(hub.parse_ref("hf:me/gated"), tmp_path / "home", progress=False)
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    folder = hub.fetch_repo(hub.parse_ref("hf:me/gated"), tmp_path / "home", progress=False)
+    assert (folder / "a.parquet").is_file()
+
+
+def test_unknown_repo_and_revision_say_so(hub_env, tmp_path):
+    hub_env({"me/faces": Repo({"a.parquet": b"x"})})
+    with pytest.raises(hub.HubError, match="no such dataset"):
+        hub.resolve(hub.parse_ref("hf:me/other"))
+    with pytest.raises(hub.HubError, match="no such dataset"):
+        hub.resolve(hub.parse_ref("hf:me/faces@v9"))
+
+
+# ---------------------------------------------------------------- streamed index, LFW photos
+
+
+@needs_lfw
+@pytest.mark.lfw
+def test_stream_index_parquet_resumes_and_leaves_no_shard(hub_env, hub_people, tmp_path, monkeypatch):
+    from exposure import stream
+    from exposure.checker import check
+
+    repo, names = parquet_repo(hub_people)
+    server = hub_env({"lfw/faces-parquet": repo})
+    out = tmp_path / "index"
+
+    real_forget = hub.forget
+    calls = []
+
+    def killed_after_first(*args, **kwargs):  # stopped right after shard 1 is committed and deleted
+        real_forget(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(hub, "forget", killed_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        stream.index_hub("hf:lfw/faces-parquet", out, workers=1, progress=False)
+    assert server.fetched("train-00000") == 1 and server.fetched("train-00001") == 0
+    monkeypatch.setattr(hub, "forget", real_forget)
+    m = stream.index_hub("hf:lfw/faces-parquet", out, workers=1, progress=False)
+    assert server.fetched("train-00000") == 1, "a shard fully indexed is never fetched again"
+    assert server.fetched("train-00001") == 1 and server.fetched("train-00002") == 1
+    assert not [p for p in out.rglob("*") if p.suffix == ".parquet" and "shards" not in p.parts], \
+        "without --keep no downloaded shard is left on disk"
+    assert not (out / stream.STAGING).exists()
+
+    assert m["complete"] and m["counts"]["images_done"] == 24
+    assert m["dataset_root"] == f"hf:lfw/faces-parquet@{repo.commit}"
+    assert m["hub"]["revision"] == repo.commit and m["hub"]["shards_done"] == 3
+    rows = read_rows(out)
+    assert set(rows["identity"].dropna()) <= set(names) and rows["identity"].nunique() >= 6
+    meta = [json.loads(s) for s in rows["source_meta"]]
+    assert {d["hub"] for d in meta} == {f"hf:lfw/faces-parquet@{repo.commit}"}
+    first = rows.iloc[0]
+    d = json.loads(first["source_meta"])
+    assert first["image"] == f"{d['hub_file']}#{d['hub_row']}" and d["hub_file"].startswith("data/train-")
+    assert d["published"].endswith(f"/datasets/lfw/faces-parquet/blob/{repo.commit}/{d['hub_file']}")
+    assert d["path"].endswith(".jpg")
+
+    # a clean build of the same repo equals the resumed one
+    clean = stream.index_hub("hf:lfw/faces-parquet", tmp_path / "clean", workers=1, progress=False)
+    assert clean["counts"] == m["counts"]
+    assert sorted(read_rows(tmp_path / "clean")["image"]) == sorted(rows["image"])
+
+    # by person: the fourth photo of a person finds them by name
+    name, photos = hub_people[2]
+    (tmp_path / "me.jpg").write_bytes(photos[3])
+    result = check([tmp_path / "me.jpg"], [out], top=3)
+    assert len(result.identities), "the index has named people: by-person verdicts are given"
+    assert result.identities.iloc[0]["identity"] == name
+    assert result.results.iloc[0]["identity"] == name
+
+
+@needs_lfw
+@pytest.mark.lfw
+def test_stream_index_webdataset_cls_named_by_card_and_keep(hub_env, hub_people, tmp_path, monkeypatch):
+    from exposure import stream
+
+    repo, names = wds_repo(hub_people)
+    hub_env({"lfw/faces-wds": repo})
+    home = tmp_path / "home"
+    m = stream.index_hub("hf:lfw/faces-wds@main", tmp_path / "index", keep=True, workers=1, progress=False,
+                         home=home)
+    assert m["counts"]["images_done"] == 24 and m["format"] == "webdataset"
+    rows = read_rows(tmp_path / "index")
+    assert set(rows["identity"].dropna()) <= set(names) and rows["identity"].nunique() >= 6
+    assert all(img.startswith("train/shard-0000") for img in rows["image"])
+    kept = home / "hub" / "lfw" / "faces-wds" / repo.commit / "train"
+    assert sorted(p.name for p in kept.iterdir()) == ["shard-00000.tar", "shard-00001.tar"], "--keep keeps them"
+
+
+@needs_lfw
+@pytest.mark.lfw
+def test_stream_index_recordio_and_string_labels(hub_env, hub_people, tmp_path):
+    from test_formats import write_insightface_rec
+
+    from exposure import stream
+
+    rec = tmp_path / "rec"
+    write_insightface_rec(rec, [photos[:3] for _, photos in hub_people[:4]])
+    names = [n for n, _ in hub_people]
+    rows = [(photos[j], f"{n}_{j}.jpg", k) for k, (n, photos) in enumerate(hub_people[4:]) for j in range(3)]
+    repo_rec = Repo({f"faces/{p.name}": p.read_bytes() for p in rec.iterdir()})
+    repo_str = Repo({"data/train.parquet": parquet_shard(rows, names[4:], "label_name", string_labels=True)})
+    hub_env({"x/rec": repo_rec, "x/str": repo_str})
+    m = stream.index_hub("hf:x/rec", tmp_path / "i1", workers=1, progress=False)
+    got = read_rows(tmp_path / "i1")
+    assert m["counts"]["images_done"] == 12 and set(got["identity"].dropna()) <= {"0", "1", "2", "3"}
+    assert all(i.startswith("faces/train.rec#") for i in got["image"])
+    stream.index_hub("hf:x/str", tmp_path / "i2", workers=1, progress=False)
+    got = read_rows(tmp_path / "i2")
+    assert set(got["identity"].dropna()) <= set(names[4:]) and got["identity"].nunique() >= 3
+
+
+def test_card_names_a_parquet_without_metadata(tmp_path):
+    """ClassLabel names from the card (README.md beside the data) when the Parquet metadata has none."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from exposure.datasets.sources import open_source
+
+    (tmp_path / "data").mkdir()
+    image_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    pq.write_table(pa.table({"image": pa.array([{"bytes": b"x", "path": "a.jpg"}] * 2, type=image_type),
+                             "label": pa.array([1, 0], type=pa.int64())}), tmp_path / "data" / "t.parquet")
+    (tmp_path / "README.md").write_bytes(card(["Ann", "Bob"]))
+    source = open_source(tmp_path)
+    assert [i.identity for i in source.items()] == ["Bob", "Ann"]
+
+
+# ---------------------------------------------------------------- fetch by name, the command line
+
+
+def test_withdrawn_mirror_needs_withdrawn_ok(hub_env, tmp_path, capsys):
+    """VGGFace2's catalog channel is a Hub mirror of a withdrawn set: refused without --withdrawn-ok, and says why."""
+    from exposure.datasets.download import NotDownloadable, fetch
+
+    repo = Repo({"vggface2_test.tar.gz": b"\x1f\x8b" + bytes(300), "meta/identity_meta.csv": b"Class_ID, Name\n"})
+    hub_env({"ProgramComputer/VGGFace2": repo})
+    with pytest.raises(NotDownloadable, match=r"withdrawn by its makers \(2020-12\)(.|\n)*--withdrawn-ok"):
+        fetch("vggface2", home=tmp_path, progress=False)
+    folder = fetch("vggface2", home=tmp_path, withdrawn_ok=True, progress=True)
+    assert (folder / "vggface2_test.tar.gz").is_file()
+    assert "withdrawn by its makers" in capsys.readouterr().err
+
+
+@needs_lfw
+@pytest.mark.lfw
+def test_cli_fetch_and_index_hf(hub_env, hub_people, tmp_path):
+    from conftest import run_cli
+
+    repo, names = wds_repo(hub_people[:3])
+    server = hub_env({"lfw/small": repo})
+    out = run_cli("fetch", "hf:lfw/small", check=True)
+    assert f"hub/lfw/small/{repo.commit}" in out.stdout
+    assert server.fetched("shard-00000") == 1 and server.fetched("shard-00001") == 1
+    out = run_cli("index", "hf:lfw/small", "--out", str(tmp_path / "ix"), "--workers", "1", check=True)
+    assert "shard 2/2" in out.stderr and "faces so far" in out.stderr
+    assert server.fetched("shard-0000") == 2, "a fetched dataset is indexed from the data home, not downloaded again"
+    m = json.loads((tmp_path / "ix" / "manifest.json").read_text())
+    assert m["complete"] and m["hub"]["repo"] == "lfw/small"
+    bad = run_cli("index", "hf:lfw/none", "--out", str(tmp_path / "ix2"))
+    assert bad.returncode == 1 and "no such dataset" in bad.stderr
+
+
+
+@needs_lfw
+@pytest.mark.lfw
+def test_stream_index_on_a_dask_scheduler_equals_the_plain_build(hub_env, hub_people, tmp_path):
+    """The streamed index runs each shard's build through a Dask scheduler address: same faces as in process."""
+    import logging
+
+    import numpy as np
+    from distributed import LocalCluster
+
+    from exposure import stream
+
+    repo, _ = wds_repo(hub_people[:3])
+    hub_env({"lfw/dask": repo})
+    plain = stream.index_hub("hf:lfw/dask", tmp_path / "plain", workers=1, progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR) as c:
+        dask = stream.index_hub("hf:lfw/dask", tmp_path / "dask", scheduler=c.scheduler_address, progress=False)
+    assert dask["counts"]["faces"] == plain["counts"]["faces"] > 0
+    a = read_rows(tmp_path / "plain").sort_values(["image", "face"])
+    b = read_rows(tmp_path / "dask").sort_values(["image", "face"])
+    assert list(a["image"]) == list(b["image"]) and list(a["identity"]) == list(b["identity"])
+    assert np.abs(np.stack(a["embedding"]) - np.stack(b["embedding"])).max() < 1e-4
+
+
+@needs_lfw
+@pytest.mark.lfw
+def test_killed_index_process_resumes_without_refetching(hub_env, hub_people, tmp_path):
+    """SIGKILL of `exposure index hf:...` once a shard is committed: the re-run fetches only what was not indexed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from exposure import stream
+
+    repo, _ = parquet_repo(hub_people)
+    server = hub_env({"lfw/kill": repo})
+    out = tmp_path / "index"
+    proc = subprocess.Popen([sys.executable, "-m", "exposure", "index", "hf:lfw/kill", "--out", str(out),
+                             "--workers", "1", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    done: list[str] = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            done = list(json.loads((out / stream.STATE).read_text())["done"])
+        except (OSError, ValueError, KeyError):
+            done = []
+        if done:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    proc.wait(timeout=60)
+    assert done, "the first shard was never committed"
+    m = stream.index_hub("hf:lfw/kill", out, workers=1, progress=False)
+    assert m["complete"] and m["counts"]["images_done"] == 24
+    for path in (p for p in repo.files if p.endswith(".parquet")):
+        assert server.fetched(path) >= 1
+        if path in done:
+            assert server.fetched(path) == 1, f"{path} was indexed before the kill and fetched again"
+    assert not (out / stream.STAGING).exists()
