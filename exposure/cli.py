@@ -7,82 +7,132 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from exposure.i18n import _, language, ngettext, set_language
+from exposure.plain import count
+
+
+class _Help(argparse.HelpFormatter):
+    """argparse's own words in `--help` (usage, section titles) in the language in use."""
+
+    def add_usage(self, usage, actions, groups, prefix=None):
+        super().add_usage(usage, actions, groups, _("usage: ") if prefix is None else prefix)
+
+    def start_section(self, heading):
+        titles = {"positional arguments": _("positional arguments"), "options": _("options")}
+        super().start_section(titles.get(heading, heading))
+
+    def _split_lines(self, text, width):
+        """Lines of at most `width` terminal columns; Chinese characters take two and may end a line anywhere."""
+        import re
+
+        if text.isascii():
+            return super()._split_lines(text, width)
+        lines, line = [], ""
+        for token in re.findall(r"[^\x00-\x7f]|[\x21-\x7e]+| +", " ".join(text.split())):  # no line starts with "）"
+            if line.strip() and _width(line + token.rstrip()) > width and token not in "，。；：、）」":
+                lines.append(line.rstrip())
+                line = ""
+            line += token if line or not token.isspace() else ""
+        return [*lines, line.rstrip()] if line.strip() else lines
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose `-h` line and headings follow the language in use (its subcommands' too)."""
+
+    def __init__(self, *args, add_help: bool = True, **kwargs):
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, add_help=False, **kwargs)
+        if add_help:
+            self.add_argument("-h", "--help", action="help", help=_("show this help message and exit"))
+
+
+def _asked_language(argv: list[str]) -> str | None:
+    """The last `--lang` on the command line, read before the parser is built so that `--help` follows it."""
+    asked = None
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--lang" and i + 1 < len(argv):
+            asked = argv[i + 1]
+        elif arg.startswith("--lang="):
+            asked = arg.partition("=")[2]
+    return asked
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="exposure",
-        description="Find out, on your own computer, whether your face is in public face datasets.",
+        description=_("Find out, on your own computer, whether your face is in public face datasets."),
     )
-    p.add_argument("--lang", choices=["en", "zh"], help="language of what is printed and written: en (English) or zh "
-                                                       "(简体中文); default: $EXPOSURE_LANG, else the system locale")
+    p.add_argument("--lang", choices=["en", "zh"], help=_("language of what is printed and written: en (English) or zh "
+                                                         "(简体中文); default: $EXPOSURE_LANG, else the system locale"))
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    c = sub.add_parser("check", help="search indexes for the person in your photos")
-    c.add_argument("photos", nargs="+", metavar="PHOTO", help="photos of one person (you)")
-    c.add_argument("--index", action="append", required=True, metavar="INDEX_DIR", help="an index folder (repeatable)")
-    c.add_argument("--top", type=int, default=5, metavar="K", help="nearest faces to show per index (default 5)")
-    c.add_argument("--face", type=int, metavar="N", help="use face N of each photo (1 = largest; default: the largest)")
+    c = sub.add_parser("check", help=_("search indexes for the person in your photos"))
+    c.add_argument("photos", nargs="+", metavar="PHOTO", help=_("photos of one person (you)"))
+    c.add_argument("--index", action="append", required=True, metavar="INDEX_DIR", help=_("an index folder (repeatable)"))
+    c.add_argument("--top", type=int, default=5, metavar="K", help=_("nearest faces to show per index (default 5)"))
+    c.add_argument("--face", type=int, metavar="N", help=_("use face N of each photo (1 = largest; default: the largest)"))
     c.add_argument("--detector", choices=["auto", "hog", "cnn"], default="auto",
-                   help="face detector (auto: HOG, then the slower CNN if HOG finds no face)")
-    c.add_argument("--encoder", choices=["onnx", "dlib"], help="run the face model in ONNX Runtime (default) or dlib")
-    c.add_argument("--report", metavar="PATH", help="write the report here: a self-contained HTML file, or a PDF when PATH ends in .pdf")
-    c.add_argument("--json", action="store_true", help="print the results as JSON")
+                   help=_("face detector (auto: HOG, then the slower CNN if HOG finds no face)"))
+    c.add_argument("--encoder", choices=["onnx", "dlib"], help=_("run the face model in ONNX Runtime (default) or dlib"))
+    c.add_argument("--report", metavar="PATH", help=_("write the report here: a self-contained HTML file, or a PDF when PATH ends in .pdf"))
+    c.add_argument("--json", action="store_true", help=_("print the results as JSON"))
 
-    i = sub.add_parser("index", help="embed every face of a dataset folder into an index")
+    i = sub.add_parser("index", help=_("embed every face of a dataset folder into an index"))
     i.add_argument("dataset", metavar="DATASET_DIR",
-                   help="a dataset folder or file, or hf:OWNER/NAME[@REVISION] to stream a Hugging Face Hub dataset")
+                   help=_("a dataset folder or file, or hf:OWNER/NAME[@REVISION] to stream a Hugging Face Hub dataset"))
     i.add_argument("--out", required=True, metavar="INDEX_DIR")
-    i.add_argument("--name", help="dataset name (default: the folder's name)")
-    i.add_argument("--format", help="the dataset's published layout (default: detected from the path)")
+    i.add_argument("--name", help=_("dataset name (default: the folder's name)"))
+    i.add_argument("--format", help=_("the dataset's published layout (default: detected from the path)"))
     i.add_argument("--detector", choices=["hog", "auto", "cnn"], default="hog",
-                   help="face detector (auto: HOG, then the slower CNN on images where HOG finds none)")
-    i.add_argument("--encoder", choices=["onnx", "dlib"], help="run the face model in ONNX Runtime (default) or dlib")
-    i.add_argument("--workers", type=int, metavar="N", help="processes to use (default: all cores)")
+                   help=_("face detector (auto: HOG, then the slower CNN on images where HOG finds none)"))
+    i.add_argument("--encoder", choices=["onnx", "dlib"], help=_("run the face model in ONNX Runtime (default) or dlib"))
+    i.add_argument("--workers", type=int, metavar="N", help=_("processes to use (default: all cores)"))
     i.add_argument("--aligned", choices=["auto", "yes", "no"], default="auto",
-                   help="aligned face crops (LFW, 112x112 sets): skip detection and use the known face box "
-                        "(auto: when a probe of the dataset finds all images aligned)")
+                   help=_("aligned face crops (LFW, 112x112 sets): skip detection and use the known face box "
+                        "(auto: when a probe of the dataset finds all images aligned)"))
     i.add_argument("--store", choices=["float32", "float16"], default="float32",
-                   help="embedding matrix on disk: float16 halves it, changing distances by at most ~1e-4")
-    i.add_argument("--dask", action="store_true", help="embed on a local Dask cluster")
-    i.add_argument("--scheduler", metavar="ADDRESS", help="embed on the Dask cluster at this scheduler address")
+                   help=_("embedding matrix on disk: float16 halves it, changing distances by at most ~1e-4"))
+    i.add_argument("--dask", action="store_true", help=_("embed on a local Dask cluster"))
+    i.add_argument("--scheduler", metavar="ADDRESS", help=_("embed on the Dask cluster at this scheduler address"))
     i.add_argument("--shard-size", type=int, default=256, metavar="N",
-                   help="images per committed shard: a killed build loses at most this much work (default 256)")
-    i.add_argument("--quiet", action="store_true", help="no progress bar")
+                   help=_("images per committed shard: a killed build loses at most this much work (default 256)"))
+    i.add_argument("--quiet", action="store_true", help=_("no progress bar"))
     i.add_argument("--keep", action="store_true",
-                   help="hf: datasets: keep the downloaded files (default: each is deleted once indexed)")
+                   help=_("hf: datasets: keep the downloaded files (default: each is deleted once indexed)"))
 
-    d = sub.add_parser("datasets", help="list the public face datasets exposure knows about")
-    d.add_argument("--json", action="store_true", help="print the catalog as JSON")
+    d = sub.add_parser("datasets", help=_("list the public face datasets exposure knows about"))
+    d.add_argument("--json", action="store_true", help=_("print the catalog as JSON"))
 
-    lk = sub.add_parser("lookup", help="find a Flickr user's photos or a URL in datasets' source metadata (no face needed)")
+    lk = sub.add_parser("lookup", help=_("find a Flickr user's photos or a URL in datasets' source metadata (no face needed)"))
     g = lk.add_mutually_exclusive_group(required=True)
     g.add_argument("--flickr-user", metavar="NAME")
     g.add_argument("--url")
     lk.add_argument("--in", dest="paths", action="append", metavar="PATH",
-                    help="a metadata file or dataset folder (repeatable; default: everything in the data home)")
-    lk.add_argument("--home", metavar="DIR", help="data home (default: $EXPOSURE_HOME or your cache folder)")
+                    help=_("a metadata file or dataset folder (repeatable; default: everything in the data home)"))
+    lk.add_argument("--home", metavar="DIR", help=_("data home (default: $EXPOSURE_HOME or your cache folder)"))
     lk.add_argument("--json", action="store_true")
 
-    fg = sub.add_parser("forget", help="delete everything exposure stored about you (saved reports)")
-    fg.add_argument("--home", metavar="DIR", help="data home (default: $EXPOSURE_HOME or your cache folder)")
+    fg = sub.add_parser("forget", help=_("delete everything exposure stored about you (saved reports)"))
+    fg.add_argument("--home", metavar="DIR", help=_("data home (default: $EXPOSURE_HOME or your cache folder)"))
 
-    w = sub.add_parser("workshop", help="serve the check-my-exposure app on this computer only (Voila on 127.0.0.1)")
+    w = sub.add_parser("workshop", help=_("serve the check-my-exposure app on this computer only (Voila on 127.0.0.1)"))
     w.add_argument("--port", type=int, default=8866)
-    w.add_argument("--open", action="store_true", help="open a browser window")
+    w.add_argument("--open", action="store_true", help=_("open a browser window"))
 
-    f = sub.add_parser("fetch", help="download a dataset that is still published (checksum-verified)")
-    f.add_argument("name", help="a catalog name, or hf:OWNER/NAME[@REVISION] for any Hugging Face Hub dataset")
-    f.add_argument("--base-url", metavar="URL", help="download from this mirror instead")
+    f = sub.add_parser("fetch", help=_("download a dataset that is still published (checksum-verified)"))
+    f.add_argument("name", help=_("a catalog name, or hf:OWNER/NAME[@REVISION] for any Hugging Face Hub dataset"))
+    f.add_argument("--base-url", metavar="URL", help=_("download from this mirror instead"))
     f.add_argument("--withdrawn-ok", action="store_true",
-                   help="fetch a mirror of a dataset its makers withdrew (what it is and why is printed first)")
-    f.add_argument("--home", metavar="DIR", help="data home (default: $EXPOSURE_HOME or your cache folder)")
+                   help=_("fetch a mirror of a dataset its makers withdrew (what it is and why is printed first)"))
+    f.add_argument("--home", metavar="DIR", help=_("data home (default: $EXPOSURE_HOME or your cache folder)"))
     for command in sub.choices.values():  # `exposure check ... --lang zh` works as well as `exposure --lang zh check ...`
         command.add_argument("--lang", choices=["en", "zh"], default=argparse.SUPPRESS,
-                             help="language: en (English) or zh (简体中文)")
+                             help=_("language: en (English) or zh (简体中文)"))
     return p
 
 
@@ -192,12 +242,12 @@ def _index(args) -> int:
         m = build_index(args.dataset, args.out, format=args.format, **options)
     c = m["counts"]
     print(_("{dataset}: {done} images indexed, {faces} faces, {without} without a face, {failed} unreadable -> {out}")
-          .format(dataset=m["dataset"], done=f"{c['images_done']:,}", faces=f"{c['faces']:,}",
-                  without=f"{c['images_without_face']:,}", failed=f"{c['failed']:,}", out=args.out))
+          .format(dataset=m["dataset"], done=count(c["images_done"]), faces=count(c["faces"]),
+                  without=count(c["images_without_face"]), failed=count(c["failed"]), out=args.out))
     for f in m["failed"][:10]:
         print("  " + _("unreadable: {path}: {reason}").format(path=f["path"], reason=f["reason"]))
     if len(m["failed"]) > 10:
-        print("  " + _("... and {n} more (see {manifest})").format(n=len(m["failed"]) - 10,
+        print("  " + _("... and {n} more (see {manifest})").format(n=count(len(m["failed"]) - 10),
                                                                   manifest=f"{args.out}/manifest.json"))
     return 0
 
@@ -216,7 +266,7 @@ def _fetch(args) -> int:
     from exposure.datasets.download import fetch
 
     path = fetch(args.name, base_url=args.base_url, home=args.home, withdrawn_ok=args.withdrawn_ok)
-    print(f"{args.name} is ready in {path}\nindex it with: exposure index {path} --out INDEX_DIR")
+    print(_("{name} is ready in {path}\nindex it with: exposure index {path} --out INDEX_DIR").format(name=args.name, path=path))
     return 0
 
 
@@ -226,14 +276,14 @@ def _lookup(args) -> int:
 
     df = lookup(flickr_user=args.flickr_user, url=args.url, paths=args.paths, home=args.home)
     if not df.attrs["searched"]:
-        raise ExposureError("no dataset metadata to search (FFHQ JSON, MS-Celeb TSV, FaceScrub or PubFig lists, "
-                            "LAION-Face parquet): give one with --in PATH, or put it in the data home")
+        raise ExposureError(_("no dataset metadata to search (FFHQ JSON, MS-Celeb TSV, FaceScrub or PubFig lists, "
+                              "LAION-Face parquet): give one with --in PATH, or put it in the data home"))
     if args.json:
         print(json.dumps(records(df), ensure_ascii=False, indent=1))
     elif len(df):
         print(df[["dataset", "image", "url", "author", "license"]].to_string(index=False))
     else:
-        print(_("no match in {n} metadata files").format(n=len(df.attrs["searched"])))
+        print(_("no match in {n} metadata files").format(n=count(len(df.attrs["searched"]))))
     return 0
 
 
@@ -241,7 +291,7 @@ def _forget(args) -> int:
     from exposure.privacy import forget
 
     removed = forget(args.home)
-    print(_("removed {n} item(s) exposure had stored about you").format(n=len(removed)) if removed
+    print(_("removed {n} item(s) exposure had stored about you").format(n=count(len(removed))) if removed
           else _("exposure had stored nothing about you"))
     return 0
 
@@ -253,6 +303,9 @@ def _workshop(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if (asked := _asked_language(argv)) in ("en", "zh"):
+        set_language(asked)  # before the parser is built: its help texts are translated as they are added
     args = _parser().parse_args(argv)
     from exposure.errors import ExposureError
 
@@ -262,7 +315,12 @@ def main(argv: list[str] | None = None) -> int:
     command = {"check": _check, "index": _index, "datasets": _datasets, "fetch": _fetch, "lookup": _lookup,
                "forget": _forget, "workshop": _workshop}[args.command]
     try:
-        return command(args)
+        code = command(args)
+        sys.stdout.flush()  # here, so that a reader gone away is met inside this try
+        return code
+    except BrokenPipeError:  # the reader went away (`| head`): nothing left to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print(_("exposure: stopped (work already saved is kept; run the same command to continue)"), file=sys.stderr)
         return 130

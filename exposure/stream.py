@@ -24,6 +24,8 @@ from exposure.datasets.sources import open_source
 from exposure.errors import ExposureError
 from exposure.files import atomic_write
 from exposure.home import data_home
+from exposure.i18n import _
+from exposure.plain import count
 
 STATE = "hub.json"
 STAGING = ".hub-download"
@@ -59,6 +61,7 @@ class HubShardSource:
             row = key[len(self.repo_path) + 1:] if key.startswith(self.repo_path + "#") else key[len(self.prefix):]
             meta = {**it.meta, "hub": f"{hub.PREFIX}{self.ref.repo}@{self.commit}", "hub_file": self.repo_path,
                     "hub_row": row, "published": hub.page_url(self.ref, self.commit, self.repo_path)}
+            meta.setdefault("url", meta["published"])  # shown beside a match: where its photo is published
             yield Item(key=key, identity=it.identity, meta=meta, ref=it.ref)
 
     def payload(self, item: Item):
@@ -77,7 +80,8 @@ def _read_state(out: Path) -> dict | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise ExposureError(f"{path}: damaged ({e}); remove the index folder and start again") from None
+        raise ExposureError(_("{path}: damaged ({error}); remove the index folder and start again").format(
+            path=path, error=e)) from None
 
 
 def _write_state(out: Path, state: dict) -> None:
@@ -89,10 +93,11 @@ def _pin(ref: hub.HubRef, state: dict | None, out: Path) -> str:
     if state is None:
         return hub.resolve(ref)
     if state["repo"] != ref.repo:
-        raise ExposureError(f"{out}: an index of {state['repo']}, not {ref.repo}; use a new --out folder")
+        raise ExposureError(_("{out}: an index of {indexed}, not {asked}; use a new --out folder").format(
+            out=out, indexed=state["repo"], asked=ref.repo))
     if ref.revision not in (state["revision"], state["asked"]) and not state["revision"].startswith(ref.revision):
-        raise ExposureError(f"{out}: started from {state['repo']} at {state['revision']}, not {ref.revision}; "
-                            "use a new --out folder")
+        raise ExposureError(_("{out}: started from {repo} at {revision}, not {asked}; use a new --out folder").format(
+            out=out, repo=state["repo"], revision=state["revision"], asked=ref.revision))
     return state["revision"]
 
 
@@ -139,8 +144,8 @@ def index_hub(
     files = hub.list_files(ref, commit)
     groups = hub.units(files)
     if not groups:
-        raise ExposureError(f"{ref.repo} at {commit[:12]}: no data files exposure can read (Parquet, WebDataset "
-                            ".tar, RecordIO .rec/.idx, image archives)")
+        raise ExposureError(_("{repo} at {commit}: no data files exposure can read (Parquet, WebDataset .tar, "
+                              "RecordIO .rec/.idx, image archives)").format(repo=ref.repo, commit=commit[:12]))
     state = state or {"repo": ref.repo, "revision": commit, "asked": ref.revision, "endpoint": hub.endpoint(),
                       "done": {}}
     state["shards"] = len(groups)
@@ -179,9 +184,10 @@ def index_hub(
         if progress:
             c = m["counts"]
             rate = done_bytes / max(time.monotonic() - started, 1e-6)
-            print(f"shard {i}/{len(groups)} {main.path}: {c['images_done']:,} images, {c['faces']:,} faces so far; "
-                  f"{hub.human_bytes(done_bytes)} of {hub.human_bytes(total_bytes)} ({hub.human_bytes(rate)}/s)",
-                  file=sys.stderr, flush=True)
+            print(_("shard {i}/{n} {file}: {images} images, {faces} faces so far; {done} of {total} ({rate}/s)").format(
+                i=count(i), n=count(len(groups)), file=main.path, images=count(c["images_done"]), faces=count(c["faces"]),
+                done=hub.human_bytes(done_bytes), total=hub.human_bytes(total_bytes), rate=hub.human_bytes(rate)),
+                file=sys.stderr, flush=True)
     if not keep:
         hub.remove_tree(out / STAGING)
     _patch_manifest(out, state)

@@ -268,3 +268,16 @@ def test_cli_check_with_cold_models_equals_the_library(sample_index):
     got = [(r["image"], r["verdict"], round(r["distance"], 5)) for r in json.loads(proc.stdout)]
     want = [(r.image, r.verdict, round(r.distance, 5)) for r in result.results.itertuples()]
     assert got == want
+
+
+def test_cli_piped_into_a_reader_that_stops_says_nothing_more(sample_index):
+    """`exposure check ... | head -1`: the closed pipe is not reported as an error."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "exposure.cli", "check", str(MY_PHOTO), "--index", str(sample_index)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    proc.stdout.close()  # gone before the table is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert "Broken pipe" not in err and "BrokenPipeError" not in err and "Traceback" not in err, err

@@ -272,6 +272,8 @@ def test_stream_index_parquet_resumes_and_leaves_no_shard(hub_env, hub_people, t
     assert len(result.identities), "the index has named people: by-person verdicts are given"
     assert result.identities.iloc[0]["identity"] == name
     assert result.results.iloc[0]["identity"] == name
+    top = result.results.iloc[0]
+    assert top["source_url"] == json.loads(read_rows(out).set_index("image").loc[top["image"], "source_meta"])["published"]
 
 
 @needs_lfw

@@ -20,6 +20,8 @@ import tomllib
 from importlib import resources
 from typing import Any
 
+from exposure.plain import count
+
 __all__ = [
     "CONSENT",
     "FACT_KEYS",
@@ -456,7 +458,7 @@ def _cell(value: Any, approximate: bool = False) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
-        return ("~" if approximate else "") + f"{value:,}"
+        return ("~" if approximate else "") + count(value)
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
     if value is None or value == UNKNOWN:
@@ -466,8 +468,16 @@ def _cell(value: Any, approximate: bool = False) -> str:
 
 def format_table(df=None, *, max_name: int = 32) -> str:
     """A compact plain-text table (name, year, images, identities, source, consent, status)."""
+    import unicodedata
+
+    from exposure.i18n import _
+
     rows = catalog_records() if df is None else df.to_dict("records")
     headers = ["name", "year", "images", "identities", "source", "consent", "status", "fetch"]
+    labels = [_("name"), _("year"), _("images"), _("identities"), _("source"), _("consent"), _("status"), _("fetch")]
+
+    def columns(text: str) -> int:  # terminal columns: Chinese characters take two
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
     body = []
     for row in rows:
         name = str(row["name"])
@@ -490,19 +500,21 @@ def format_table(df=None, *, max_name: int = 32) -> str:
             ]
         )
     right = {"year", "images", "identities"}
-    widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(headers)]
+    widths = [max([columns(h)] + [columns(r[i]) for r in body]) for i, h in enumerate(labels)]
 
     def line(cells: list[str]) -> str:
-        out = [c.rjust(w) if h in right else c.ljust(w) for h, c, w in zip(headers, cells, widths, strict=True)]
+        out = [c.rjust(w - columns(c) + len(c)) if h in right else c.ljust(w - columns(c) + len(c))
+               for h, c, w in zip(headers, cells, widths, strict=True)]
         return "  ".join(out).rstrip()
 
-    lines = [line(headers), line(["-" * w for w in widths])]
+    lines = [line(labels), line(["-" * w for w in widths])]
     lines += [line(r) for r in body]
     lines.append(
-        f"{len(body)} datasets; ? = unknown, ~ = approximate. Counts are images or faces (see notes in --json)."
+        _("{n} datasets; ? = unknown, ~ = approximate. Counts are images or faces (see notes in --json).").format(
+            n=count(len(body)))
     )
     lines.append(
-        "fetch: where `exposure fetch NAME` gets it (hub = Hugging Face Hub; * = a withdrawn set's mirror: "
-        "needs --withdrawn-ok; - = nowhere)."
+        _("fetch: where `exposure fetch NAME` gets it (hub = Hugging Face Hub; * = a withdrawn set's mirror: "
+          "needs --withdrawn-ok; - = nowhere).")
     )
     return "\n".join(lines)

@@ -24,6 +24,8 @@ from exposure.datasets import hub
 from exposure.datasets.catalog_table import entry
 from exposure.errors import ExposureError
 from exposure.home import data_home
+from exposure.i18n import _
+from exposure.plain import count
 
 __all__ = [
     "ChecksumError",
@@ -36,7 +38,6 @@ __all__ = [
     "fetch",
 ]
 
-INDEX_HINT = "If you already have a copy, index it with: exposure index PATH"
 MARKER = ".exposure-fetch.json"  # written last inside a dataset folder: "this fetch completed"
 
 _LFW_OFFICIAL = "http://vis-www.cs.umass.edu/lfw/"
@@ -123,6 +124,11 @@ REGISTRY: dict[str, dict[str, Any]] = {
 _ALIASES = {"lfw-deep-funneled": "lfw-deepfunneled", "lfw-funneled": "lfw"}
 
 
+def index_hint() -> str:
+    """The last line of every "cannot download" message, in the language in use."""
+    return _("If you already have a copy, index it with: exposure index PATH")
+
+
 class NotDownloadable(ExposureError):
     """A dataset exposure cannot download (withdrawn, on request, URL lists only): says how to get it."""
 
@@ -190,12 +196,13 @@ def fetch(
 
 def withdrawal_note(info: dict[str, Any]) -> str:
     """What a withdrawn dataset is and when and why its makers withdrew it, from its catalog entry."""
-    when = info.get("withdrawn") or "unknown"
-    lines = [f"{info.get('name')} was withdrawn by its makers ({when})."]
-    for label, key in (("What it is", "source_detail"), ("Consent", "consent_detail"), ("Why and since when", "notes")):
+    when = info.get("withdrawn") or _("unknown")
+    lines = [_("{name} was withdrawn by its makers ({when}).").format(name=info.get("name"), when=when)]
+    for label, key in ((_("What it is"), "source_detail"), (_("Consent"), "consent_detail"),
+                       (_("Why and since when"), "notes")):
         text = _as_text(info.get(key))
         if text:
-            lines.append(f"{label}: {text}")
+            lines.append(_("{label}: {text}").format(label=label, text=text))
     return "\n".join(lines)
 
 
@@ -205,10 +212,10 @@ def _allow_mirror(info: dict[str, Any], withdrawn_ok: bool, progress: bool) -> N
         return
     note = withdrawal_note(info)
     if not withdrawn_ok:
-        raise NotDownloadable(f"{note}\nA copy still circulates on a mirror; to download it anyway, run again with "
-                              "--withdrawn-ok. " + INDEX_HINT)
+        raise NotDownloadable(note + "\n" + _("A copy still circulates on a mirror; to download it anyway, run again "
+                                              "with --withdrawn-ok.") + " " + index_hint())
     if progress:
-        print(note + "\nFetching a third-party mirror, as asked (--withdrawn-ok).", file=sys.stderr, flush=True)
+        print(note + "\n" + _("Fetching a third-party mirror, as asked (--withdrawn-ok)."), file=sys.stderr, flush=True)
 
 
 def dataset_entry(name: str) -> dict[str, Any]:
@@ -219,7 +226,8 @@ def dataset_entry(name: str) -> dict[str, Any]:
     try:
         return dict(entry(name))
     except (LookupError, ValueError) as exc:
-        raise UnknownDataset(f"{name!r}: no such dataset in the catalog (see `exposure datasets`)") from exc
+        raise UnknownDataset(_("{name}: no such dataset in the catalog (see `exposure datasets`)").format(
+            name=repr(name))) from exc
 
 
 # -- what to download ---------------------------------------------------------------------------
@@ -243,10 +251,11 @@ def _plan(info: dict[str, Any], base_url: str | None, overrides: dict[str, str] 
         fname = _safe_file_name(str(f.get("name") or ""), info)
         url = base_url.rstrip("/") + "/" + fname if base_url else str(f.get("url") or "")
         if not url:
-            raise NotDownloadable(f"{info.get('name')}: no download URL for {fname}. {INDEX_HINT}")
+            raise NotDownloadable(_("{name}: no download URL for {file}.").format(name=info.get("name"), file=fname)
+                                  + " " + index_hint())
         given = overrides.get(fname)
         checksum = _normalise_hash(given if given is not None else str(f.get("checksum") or ""))
-        plan.append(_File(fname, url, checksum, "your known_hash" if given else "the published checksum"))
+        plan.append(_File(fname, url, checksum, _("your known_hash") if given else _("the published checksum")))
     return plan
 
 
@@ -262,7 +271,7 @@ def _normalise_hash(checksum: str) -> str | None:
     checksum = checksum.strip().lower()
     if not checksum:
         return None
-    alg, _, digest = checksum.rpartition(":")
+    alg, _colon, digest = checksum.rpartition(":")
     alg = alg or "sha256"
     lengths = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
     if alg not in lengths or not re.fullmatch(f"[0-9a-f]{{{lengths[alg]}}}", digest):
@@ -270,12 +279,15 @@ def _normalise_hash(checksum: str) -> str | None:
     return f"{alg}:{digest}"
 
 
-_STATUS_TEXT = {
-    "withdrawn": "it was withdrawn by its publisher and is no longer distributed from an official source",
-    "on-request": "it is distributed only on request (an application or licence agreement with its creators)",
-    "urls-only": "it is published as lists of image URLs, not as image files: the photos stay on the original sites",
-    "unknown": "its availability is unknown",
-}
+def _status_text(status: str) -> str:
+    """Why a dataset of this status cannot be downloaded, in the language in use."""
+    return {
+        "withdrawn": _("it was withdrawn by its publisher and is no longer distributed from an official source"),
+        "on-request": _("it is distributed only on request (an application or licence agreement with its creators)"),
+        "urls-only": _("it is published as lists of image URLs, not as image files: the photos stay on the original "
+                       "sites"),
+        "unknown": _("its availability is unknown"),
+    }.get(status) or _("its status is {status}").format(status=repr(status))
 
 
 def _require_downloadable(info: dict[str, Any]) -> None:
@@ -283,23 +295,24 @@ def _require_downloadable(info: dict[str, Any]) -> None:
     status = str(info.get("status") or "unknown").strip().lower()
     if status == "available" and info.get("files"):
         return
-    reason = _STATUS_TEXT.get(status, f"its status is {status!r}")
+    reason = _status_text(status)
     if status == "available":
-        reason = "the catalog lists no direct-download files for it"
+        reason = _("the catalog lists no direct-download files for it")
     raise NotDownloadable(_not_downloadable_message(info, reason))
 
 
 def _not_downloadable_message(info: dict[str, Any], reason: str) -> str:
     """The NotDownloadable text: why, where it is published, removal facts, notes, and the index hint."""
-    lines = [f"{info.get('name', 'this dataset')} cannot be downloaded by exposure: {reason}."]
-    for label, key in (("Removal", "removal"), ("Official pages", "urls"), ("Notes", "notes")):
+    lines = [_("{name} cannot be downloaded by exposure: {reason}.").format(
+        name=info.get("name", _("this dataset")), reason=reason)]
+    for label, key in ((_("Removal"), "removal"), (_("Official pages"), "urls"), (_("Notes"), "notes")):
         text = _as_text(info.get(key))
         if text:
-            lines.append(f"{label}: {text}")
+            lines.append(_("{label}: {text}").format(label=label, text=text))
     how = _as_text((info.get("fetch") or {}).get("how"))
     if how:
-        lines.append(f"How people get it: {how}")
-    lines.append(INDEX_HINT)
+        lines.append(_("How people get it: {how}").format(how=how))
+    lines.append(index_hint())
     return "\n".join(lines)
 
 
@@ -321,14 +334,15 @@ def _download(f: _File, folder: Path, progress: bool) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     if f.known_hash is None:
-        print(f"warning: {f.name} has no published checksum; it is downloaded unverified", file=sys.stderr)
+        print(_("warning: {file} has no published checksum; it is downloaded unverified").format(file=f.name),
+              file=sys.stderr)
     downloader = ResumableHTTPDownloader(folder / (f.name + ".part"), f, progress=progress)
     try:
         path = pooch.retrieve(f.url, known_hash=f.known_hash, fname=f.name, path=folder, downloader=downloader)
     except ChecksumError:
         raise
     except ValueError as exc:  # pooch's own hash check (a second line of defence)
-        raise ChecksumError(f"{f.name} from {f.url}: {exc}") from exc
+        raise ChecksumError(_("{file} from {url}: {error}").format(file=f.name, url=f.url, error=exc)) from exc
     return Path(path)
 
 
@@ -351,11 +365,12 @@ class ResumableHTTPDownloader:
         """Download (or finish downloading) `url`, verify it, and move it to pooch's `output_file`."""
         if check_only:
             return self._available(url)
-        for _ in range(3):  # a refused Range or a changed remote file restarts from 0
+        for _attempt in range(3):  # a refused Range or a changed remote file restarts from 0
             if self._transfer(url):
                 break
         else:
-            raise DownloadError(f"{self.file.name} from {url}: server refused every attempt to resume or restart")
+            raise DownloadError(_("{file} from {url}: server refused every attempt to resume or restart").format(
+                file=self.file.name, url=url))
         self._verify()
         os.replace(self.part, output_file)
         self.meta.unlink(missing_ok=True)
@@ -443,23 +458,25 @@ class ResumableHTTPDownloader:
                 out.close()
                 raise DownloadError(self._interrupted(url, _reason(exc), total)) from exc
         if expected is not None and received != expected:
-            raise DownloadError(self._interrupted(url, "connection closed early", total))
+            raise DownloadError(self._interrupted(url, _("connection closed early"), total))
 
     def _interrupted(self, url: str, exc: object, expected_total: int | None = None) -> str:
         """The message for a failed transfer: how much was kept and that re-running resumes it."""
         have = self.part.stat().st_size if self.part.exists() else 0
-        total = f" of {expected_total}" if expected_total is not None else ""
-        return (
-            f"{self.file.name}: download from {url} interrupted after {have}{total} bytes ({exc}). "
-            f"The partial file {self.part.name} was kept; run the same command again to resume."
-        )
+        got = (_("{have} of {total} bytes").format(have=count(have), total=count(expected_total))
+               if expected_total is not None else _("{have} bytes").format(have=count(have)))
+        return _(
+            "{file}: download from {url} interrupted after {got} ({error}). "
+            "The partial file {part} was kept; run the same command again to resume."
+        ).format(file=self.file.name, url=url, got=got, error=exc, part=self.part.name)
 
     def _unreachable(self, url: str, reason: str) -> str:
         """The message for a request that got no file: why, and what to try."""
-        kept = " The partial file was kept for a later resume." if self.part.exists() else ""
+        kept = " " + _("The partial file was kept for a later resume.") if self.part.exists() else ""
         return (
-            f"{self.file.name}: could not download from {url} ({reason}).{kept} Check the network, or use "
-            "a mirror with base_url / --base-url (plus known_hash if its copy is re-packed)."
+            _("{file}: could not download from {url} ({reason}).").format(file=self.file.name, url=url, reason=reason)
+            + kept + " " + _("Check the network, or use a mirror with base_url / --base-url (plus known_hash if its "
+                             "copy is re-packed).")
         )
 
     def _verify(self) -> None:
@@ -468,18 +485,17 @@ class ResumableHTTPDownloader:
             return
         import pooch
 
-        alg, _, want = self.file.known_hash.partition(":")
+        alg, _colon, want = self.file.known_hash.partition(":")
         got = pooch.file_hash(str(self.part), alg=alg)
         if got.lower() == want:
             return
         self._discard()
-        raise ChecksumError(
-            f"{self.file.name} from {self.file.url}: checksum mismatch: expected {alg}:{want} "
-            f"({self.file.hash_source}), got {alg}:{got}. The downloaded file was deleted. It was "
-            "corrupted in transit, or the server holds a different copy; run again to retry, or, for a "
-            "mirror you trust whose copy is re-packed, pass its checksum as known_hash={"
-            f"{self.file.name!r}: 'sha256:...'}}."
-        )
+        raise ChecksumError(_(
+            "{file} from {url}: checksum mismatch: expected {want} ({source}), got {got}. The downloaded file was "
+            "deleted. It was corrupted in transit, or the server holds a different copy; run again to retry, or, for "
+            "a mirror you trust whose copy is re-packed, pass its checksum as known_hash={example}."
+        ).format(file=self.file.name, url=self.file.url, want=f"{alg}:{want}", source=self.file.hash_source,
+                 got=f"{alg}:{got}", example="{" + f"{self.file.name!r}: 'sha256:...'" + "}"))
 
     def _meta(self) -> dict[str, Any]:
         """The `.part.json` sidecar (URL and ETag/Last-Modified of the partial transfer), or {}."""
@@ -516,7 +532,8 @@ def _content_range_start(resp: Any) -> int | None:
 def _assemble(paths: list[Path], target: Path, files: list[_File], progress: bool) -> None:
     """Build the dataset folder in a hidden sibling (archives unpacked, other files linked) and rename it."""
     if target.exists():
-        raise FileExistsError(f"{target}: exists but is not a completed fetch; remove it and run again")
+        raise FileExistsError(_("{target}: exists but is not a completed fetch; remove it and run again").format(
+            target=target))
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
@@ -540,11 +557,12 @@ def _assemble(paths: list[Path], target: Path, files: list[_File], progress: boo
 def _unpack_into(archive: Path, staging: Path, progress: bool) -> None:
     """Extract one archive safely and merge its top level into the staging folder."""
     if progress:
-        print(f"Unpacking {archive.name} ...", file=sys.stderr)
+        print(_("Unpacking {archive} ...").format(archive=archive.name), file=sys.stderr)
     unpacked = extract(archive, staging / f".unpack-{archive.name}")
     for child in sorted(unpacked.iterdir()):
         if (staging / child.name).exists():
-            raise ArchiveError(f"{archive}: {child.name!r} also comes from another file of this dataset")
+            raise ArchiveError(_("{archive}: {name} also comes from another file of this dataset").format(
+                archive=archive, name=repr(child.name)))
         os.rename(child, staging / child.name)
     unpacked.rmdir()
 

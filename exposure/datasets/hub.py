@@ -18,6 +18,8 @@ from pathlib import Path, PurePosixPath
 
 from exposure.errors import ExposureError
 from exposure.files import sha256_file
+from exposure.i18n import _
+from exposure.plain import count
 
 PREFIX = "hf:"
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -65,9 +67,10 @@ def is_hub_ref(text: str) -> bool:
 def parse_ref(text: str) -> HubRef:
     """`hf:OWNER/NAME[@REVISION]` as a HubRef; ExposureError saying the form when it is not one."""
     body = str(text)[len(PREFIX):] if is_hub_ref(text) else str(text)
-    repo, _, revision = body.partition("@")
+    repo, _at, revision = body.partition("@")
     if not _REPO_RE.match(repo) or ".." in repo or (revision == "" and "@" in body):
-        raise ExposureError(f"{text!r}: not a Hub dataset id; write hf:OWNER/NAME or hf:OWNER/NAME@REVISION")
+        raise ExposureError(_("{text}: not a Hub dataset id; write hf:OWNER/NAME or hf:OWNER/NAME@REVISION").format(
+            text=repr(text)))
     return HubRef(repo, revision or "main")
 
 
@@ -91,13 +94,15 @@ def _explain(ref: HubRef, e: Exception) -> HubError:
     """One clear error from huggingface_hub's HTTP errors: gated, not found, or unreachable."""
     response = getattr(e, "response", None)
     status = getattr(response, "status_code", None)
-    where = f"{ref.repo} at {endpoint()}"
+    where = _("{repo} at {endpoint}").format(repo=ref.repo, endpoint=endpoint())
     if status in (401, 403):
-        has = "the token in HF_TOKEN is not allowed" if os.environ.get("HF_TOKEN") else "no token was sent"
-        return HubError(f"{where}: the dataset is gated or private ({status}; {has}). Accept its terms at "
-                        f"{endpoint()}/datasets/{ref.repo}, then set HF_TOKEN to a read token and run again")
+        has = _("the token in HF_TOKEN is not allowed") if os.environ.get("HF_TOKEN") else _("no token was sent")
+        return HubError(_("{where}: the dataset is gated or private ({status}; {has}). Accept its terms at {page}, "
+                          "then set HF_TOKEN to a read token and run again").format(
+            where=where, status=status, has=has, page=f"{endpoint()}/datasets/{ref.repo}"))
     if status == 404:
-        return HubError(f"{where}: no such dataset, revision or file (404); check the id and the revision")
+        return HubError(_("{where}: no such dataset, revision or file (404); check the id and the revision").format(
+            where=where))
     return HubError(f"{where}: {type(e).__name__}: {' '.join(str(e).split())[:300]}")
 
 
@@ -129,7 +134,8 @@ def resolve(ref: HubRef) -> str:
         raise _explain(ref, e) from None
     sha = getattr(info, "sha", None)
     if not sha or not _COMMIT_RE.match(sha):
-        raise HubError(f"{ref.repo}: the Hub gave no commit for revision {ref.revision!r}")
+        raise HubError(_("{repo}: the Hub gave no commit for revision {revision}").format(
+            repo=ref.repo, revision=repr(ref.revision)))
     return sha
 
 
@@ -144,7 +150,8 @@ def safe_repo_path(path: str) -> str:
     p = PurePosixPath(path)
     if (not path or p.is_absolute() or "\\" in path or any(part in ("", ".", "..") for part in path.split("/"))
             or any(ord(c) < 32 for c in path)):
-        raise HubError(f"refusing a file name the Hub listed: {path!r} (not a plain relative path)")
+        raise HubError(_("refusing a file name the Hub listed: {path} (not a plain relative path)").format(
+            path=repr(path)))
     return path
 
 
@@ -214,10 +221,10 @@ def verify(ref: HubRef, f: HubFile, local: Path, folder: Path | None = None) -> 
     got = sha256_file(local) if f.sha256 else None
     if size != f.size or (f.sha256 and got != f.sha256):
         forget(local, f, folder)
-        what = f"sha256 {got}, the Hub says {f.sha256}" if f.sha256 and got != f.sha256 else \
-            f"{size:,} bytes, the Hub says {f.size:,}"
-        raise HubChecksumError(f"{ref.repo}/{f.path}: the downloaded file does not match the Hub ({what}); "
-                               "it was deleted: run again to download it anew")
+        what = _("sha256 {got}, the Hub says {want}").format(got=got, want=f.sha256) if f.sha256 and got != f.sha256 \
+            else _("{size} bytes, the Hub says {want}").format(size=count(size), want=count(f.size))
+        raise HubChecksumError(_("{file}: the downloaded file does not match the Hub ({what}); it was deleted: run "
+                                 "again to download it anew").format(file=f"{ref.repo}/{f.path}", what=what))
 
 
 def forget(local: Path, f: HubFile | None = None, folder: Path | None = None) -> None:
@@ -277,15 +284,16 @@ def fetch_repo(ref: HubRef, home=None, progress: bool = True) -> Path:
         return folder
     files = list_files(ref, commit)
     if not files:
-        raise HubError(f"{ref.repo} at {commit[:12]}: no data files exposure can read (Parquet, WebDataset .tar, "
-                       "RecordIO .rec/.idx, image archives)")
+        raise HubError(_("{repo} at {commit}: no data files exposure can read (Parquet, WebDataset .tar, "
+                         "RecordIO .rec/.idx, image archives)").format(repo=ref.repo, commit=commit[:12]))
     total, done = sum(f.size for f in files), 0
     for i, f in enumerate(files, 1):
         download(ref, commit, f, folder, progress)
         done += f.size
         if progress:
-            print(f"file {i}/{len(files)} {f.path}: {human_bytes(done)} of {human_bytes(total)} verified",
-                  file=sys.stderr, flush=True)
+            print(_("file {i}/{n} {file}: {done} of {total} verified").format(
+                i=count(i), n=count(len(files)), file=f.path, done=human_bytes(done), total=human_bytes(total)),
+                file=sys.stderr, flush=True)
     read_card(ref, commit, folder)
     record = {"repo": ref.repo, "revision": commit, "asked": ref.revision, "endpoint": endpoint(),
               "files": {f.path: {"size": f.size, "sha256": f.sha256} for f in files}}
