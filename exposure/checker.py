@@ -131,7 +131,7 @@ def prepare_queries(photos: Sequence, face: int | Sequence[int | None] | None = 
     if isinstance(photos, (str, bytes, os.PathLike, Photo, np.ndarray, QueryFace)):
         photos = [photos]
     if not photos:
-        raise ExposureError("no photo given")
+        raise ExposureError(_("no photo given"))
     choices = list(face) if isinstance(face, Sequence) else [face] * len(photos)
     if len(choices) != len(photos):
         raise ExposureError(f"{len(choices)} face choices for {len(photos)} photos")
@@ -147,11 +147,11 @@ def prepare_queries(photos: Sequence, face: int | Sequence[int | None] | None = 
             continue
         pick = 0 if choice is None else int(choice) - 1
         if not 0 <= pick < len(faces):
-            raise PhotoError(photo.source, f"has {len(faces)} face(s); face number {pick + 1} does not exist")
+            raise PhotoError(photo.source, _("has {n} face(s); face number {k} does not exist").format(n=len(faces), k=pick + 1))
         queries.append(QueryFace(photo=photo, face=faces[pick], faces_found=len(faces), chosen=pick))
     if not queries:
-        raise NoFaceError("no face found in " + ", ".join(s.split(": no face")[0] for s in skipped) +
-                          " (try a sharper, front-facing photo where the face is at least 80 pixels wide)")
+        raise NoFaceError(_("no face found in {photos} (try a sharper, front-facing photo where the face is at least 80 "
+                            "pixels wide)").format(photos=", ".join(s.split(": no face")[0] for s in skipped)))
     return queries, skipped
 
 
@@ -342,7 +342,7 @@ def check(photos, indexes, top: int = 5, face=None, detector: str = "auto", enco
         indexes = [indexes]
     indexes = list(indexes)
     if not indexes:
-        raise ExposureError("no index given: build one with exposure index DATASET --out INDEX")
+        raise ExposureError(_("no index given: build one with exposure index DATASET --out INDEX"))
     wait = stop = None  # the photos being prepared in another process, when they are
     if overlap and not _models_loaded() and not all(isinstance(ix, Index) for ix in indexes):
         wait, stop = _prepare_beside(photos, face, detector, encoder) or (None, None)

@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_("exposure: stopped (work already saved is kept; run the same command to continue)"), file=sys.stderr)
         return 130
     except (ExposureError, ValueError, OSError) as e:
-        message = " ".join(str(e).split()) or type(e).__name__
+        message = (e.shown() if isinstance(e, ExposureError) else " ".join(str(e).split())) or type(e).__name__
         print(_("exposure: error: {message}").format(message=message), file=sys.stderr)
         return 1
 

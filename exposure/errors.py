@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from exposure.i18n import _
+
 
 class ExposureError(Exception):
     """Base class: a problem the user can act on; the CLI prints it as one line."""
+
+    def shown(self) -> str:
+        """The message in the language in use, on one line."""
+        return " ".join(str(self).split())
 
 
 class PhotoError(ExposureError):
@@ -14,6 +20,11 @@ class PhotoError(ExposureError):
         self.source = source
         self.reason = reason
         super().__init__(f"{source}: {reason}")
+
+    def shown(self) -> str:
+        """The reason in the language in use (it is kept in English: build records store it)."""
+        reason = _(self.reason)
+        return f"{self.source}: {reason}"
 
     def __reduce__(self):  # picklable, so that it can come back from a worker process
         return type(self), (self.source, self.reason)

@@ -53,6 +53,11 @@ def _(message: str) -> str:
     return _catalog(language()).gettext(message)
 
 
+def N_(message: str) -> str:
+    """Mark `message` for translation where it is shown, not where it is written (it may be stored first)."""
+    return message
+
+
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The singular or plural form for `n`, in the language in use."""
     return _catalog(language()).ngettext(singular, plural, n)

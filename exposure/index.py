@@ -20,6 +20,7 @@ from exposure import strangers
 from exposure.datasets.sources import open_source
 from exposure.errors import BadIndexError, ExposureError
 from exposure.files import FolderLock, atomic_write
+from exposure.i18n import _
 from exposure.identities import identity_groups, mean_faces
 from exposure.models import MODEL_ID
 
@@ -115,20 +116,21 @@ def open_index(index_dir: str | os.PathLike, verify: bool = True) -> Index:
     manifest = shard_files.read_manifest(folder)
     if manifest.get("model_id") != MODEL_ID:
         raise BadIndexError(
-            f"{folder}: built with model {manifest.get('model_id')!r}; this exposure uses {MODEL_ID!r}. "
-            "Embeddings of different models cannot be compared: rebuild the index with exposure index"
-        )
+            _("{path}: built with model {theirs}; this exposure uses {ours}. Embeddings of different models cannot be "
+              "compared: rebuild the index with exposure index").format(path=folder, theirs=repr(manifest.get("model_id")),
+                                                                       ours=repr(MODEL_ID)))
     blobs = []
     for shard in manifest["shards"]:
         path = folder / shard["file"]
         try:
             data = path.read_bytes()
         except OSError as e:
-            raise BadIndexError(f"{path}: shard missing ({e.strerror}); run exposure index again to rebuild it") from None
+            raise BadIndexError(_("{path}: shard missing ({why}); run exposure index again to rebuild it").format(
+                path=path, why=e.strerror)) from None
         if verify and hashlib.sha256(data).hexdigest() != shard["sha256"]:
             raise BadIndexError(
-                f"{path}: shard damaged (checksum differs from the manifest); delete it and run exposure index again to rebuild it"
-            )
+                _("{path}: shard damaged (checksum differs from the manifest); delete it and run exposure index again to "
+                  "rebuild it").format(path=path))
         blobs.append((path, data))
     store = _open_or_rebuild_store(folder, manifest)  # after the shards are checked: it is rebuilt from them
     # with a store, the embedding column is not decoded: the matrix is memory-mapped from the store
@@ -141,7 +143,8 @@ def open_index(index_dir: str | os.PathLike, verify: bool = True) -> Index:
             present = [n for n in names if n in have]
             tables.append(_to_current_schema(pf.read(columns=present), names))
         except Exception as e:  # noqa: BLE001
-            raise BadIndexError(f"{path}: shard unreadable ({e}); delete it and run exposure index again") from None
+            raise BadIndexError(_("{path}: shard unreadable ({why}); delete it and run exposure index again").format(
+                path=path, why=e)) from None
     table = pa.concat_tables(tables) if tables else shard_files.schema().empty_table().select(names)
     if store is not None:
         embeddings = store.matrix

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from exposure.errors import PhotoError
+from exposure.i18n import N_
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".avif", ".tif", ".tiff",
@@ -77,16 +78,16 @@ def read_file(path: str | os.PathLike, label: str | None = None) -> bytes:
             if stat.S_ISDIR(info.st_mode):
                 raise IsADirectoryError
             if not stat.S_ISREG(info.st_mode):  # a FIFO, socket or device (/dev/zero) never ends: refuse it
-                raise PhotoError(label, "not a regular file (a pipe or device), not a photo")
+                raise PhotoError(label, N_("not a regular file (a pipe or device), not a photo"))
             if info.st_size > MAX_PHOTO_BYTES:  # refused before reading: it would exhaust memory
                 raise PhotoError(label, f"{info.st_size} bytes: too large to be a photo")
             data = f.read()
     except IsADirectoryError:
-        raise PhotoError(label, "is a folder, not a photo") from None
+        raise PhotoError(label, N_("is a folder, not a photo")) from None
     except FileNotFoundError:
-        raise PhotoError(label, "no such file") from None
+        raise PhotoError(label, N_("no such file")) from None
     except PermissionError:
-        raise PhotoError(label, "permission denied") from None
+        raise PhotoError(label, N_("permission denied")) from None
     except OSError as e:
         raise PhotoError(label, f"cannot be read ({e.strerror or e})") from None
     return data
@@ -106,7 +107,7 @@ def decode_photo(data: bytes, label: str) -> Photo:
 
     _register_heif()
     if not data:
-        raise PhotoError(label, "the file is empty (0 bytes)")
+        raise PhotoError(label, N_("the file is empty (0 bytes)"))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -119,7 +120,7 @@ def decode_photo(data: bytes, label: str) -> Photo:
     except Image.DecompressionBombError as e:
         raise PhotoError(label, f"too many pixels to be a photo; refused as a decompression bomb ({e})") from None
     except UnidentifiedImageError:
-        raise PhotoError(label, "not an image, or in a format that cannot be read") from None
+        raise PhotoError(label, N_("not an image, or in a format that cannot be read")) from None
     # RuntimeError: pillow-heif's "Security limit exceeded" and other libheif errors on damaged files
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError, RuntimeError) as e:
         reason = " ".join(str(e).split()) or type(e).__name__  # one line: libheif's messages end in a newline
@@ -134,7 +135,7 @@ def decode_photo(data: bytes, label: str) -> Photo:
     except (OSError, ValueError) as e:
         raise PhotoError(label, f"unsupported pixel format {mode!r} ({e})") from None
     if pixels.shape[0] < 1 or pixels.shape[1] < 1:
-        raise PhotoError(label, "the image has no pixels")
+        raise PhotoError(label, N_("the image has no pixels"))
     return Photo(pixels=pixels, source=label, format=fmt, original_mode=mode, exif_orientation=orientation)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from exposure import store as embedding_store
 from exposure.errors import BadIndexError, ExposureError
 from exposure.files import atomic_write
+from exposure.i18n import _
 from exposure.models import MODEL_ID
 
 SCHEMA_VERSION = 1
@@ -143,7 +144,8 @@ def read_manifest(index_dir: str | os.PathLike) -> dict:
     """The manifest of an index folder, or BadIndexError saying what is wrong."""
     path = Path(index_dir) / "manifest.json"
     if not path.is_file():
-        raise BadIndexError(f"{index_dir}: not an exposure index (no manifest.json); build one with: exposure index DATASET --out {index_dir}")
+        raise BadIndexError(_("{path}: not an exposure index (no manifest.json); build one with: exposure index DATASET "
+                              "--out {path}").format(path=index_dir))
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:

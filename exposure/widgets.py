@@ -197,7 +197,7 @@ class CheckApp:
             face = queries[0]
         except ExposureError as e:
             face = None
-            self.problems.append(f"{label}: {e}")
+            self.problems.append(f"{label}: {e.shown()}")
         self.photos.append((label, source))
         self.faces.append(face)
         self.result = None
@@ -303,7 +303,7 @@ class CheckApp:
             self.status.value = _("Searching...")
             self.result = check(self.queries, opened, top=self.top)  # the faces found when the photos were added
         except ExposureError as e:
-            self.status.value = f"<span style='color:#D55E00'>{html.escape(str(e))}</span>"
+            self.status.value = f"<span style='color:#D55E00'>{html.escape(e.shown())}</span>"
             return
         except Exception as e:  # noqa: BLE001 - a callback's error is otherwise invisible in the app
             self.status.value = ("<span style='color:#D55E00'>" + _("The search failed: {error}").format(
@@ -455,7 +455,7 @@ class CheckApp:
         try:
             path = (write_pdf_report if pdf else write_report)(self.result, path)
         except ExposureError as e:  # no browser to print with: the HTML report was saved instead
-            self.saved.value = html.escape(str(e))
+            self.saved.value = html.escape(e.shown())
             return None
         self.saved.value = _("Saved: {path}. It contains your photos: keep it private. <i>Forget my photos</i> "
                              "deletes it.").format(path=f"<code>{html.escape(str(path))}</code>")

@@ -267,3 +267,28 @@ def test_the_pipl_letter_is_written_in_chinese_to_the_person_in_charge():
 def test_the_package_exports_the_language_switch():
     assert {"set_language", "language"} <= set(exposure.__all__)
     assert Path(i18n.__file__).parent / "locale" == i18n.LOCALE_DIR
+
+
+def test_errors_a_person_meets_are_in_their_language(tmp_path, sample_index):
+    """A missing photo, a file that is not a photo and a folder that is not an index, in Chinese; the
+    reason a build record stores stays in English."""
+    from conftest import run_cli
+
+    from exposure.errors import PhotoError
+    from exposure.photos import load_photo
+
+    junk = tmp_path / "x.jpg"
+    junk.write_text("not a photo")
+    for args, words in (([str(tmp_path / "missing.jpg"), "--index", str(sample_index)], "没有这个文件"),
+                        ([str(junk), "--index", str(sample_index)], "不是图片"),
+                        ([str(junk), "--index", str(tmp_path)], "不是 exposure 索引")):
+        out = run_cli("--lang", "zh", "check", *args)
+        assert out.returncode == 1 and words in out.stderr and "Traceback" not in out.stderr, out.stderr
+    set_language("zh")
+    try:
+        with pytest.raises(PhotoError) as caught:
+            load_photo(junk)
+        assert caught.value.reason == "not an image, or in a format that cannot be read"
+        assert "不是图片" in caught.value.shown()
+    finally:
+        set_language(None)

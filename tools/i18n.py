@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "exposure"
 LOCALE = PACKAGE / "locale"
 DOMAIN = "exposure"
-KEYWORDS = {"_": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
 LANGUAGES = ["zh_CN"]
 
 
