@@ -106,8 +106,8 @@ def build_index(
         from tqdm.auto import tqdm
 
         use_dask = scheduler is not None or dask
-        # decided once, when a build starts; Dask workers always detect (the box is not sent to them)
-        if aligned is not False and old is None and todo and not use_dask:
+        # decided once, when a build starts (here, before any worker starts); the box goes to every worker
+        if aligned is not False and old is None and todo:
             if progress:
                 print(f"checking {FAST_PATH_PROBE} images: are they aligned face crops?", file=sys.stderr, flush=True)
             fast_path = aligned_box(source, todo)
@@ -121,7 +121,7 @@ def build_index(
         batch_records, batch_rows = [], []
         try:
             if use_dask:
-                results = embed_all_dask(source, todo, detector, scheduler)
+                results = embed_all_dask(source, todo, detector, scheduler, known_box=fast_path)
             else:
                 results = _embed_all(source, todo, detector, encoder, workers, fast_path)
             for record, rows in results:

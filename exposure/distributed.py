@@ -34,8 +34,10 @@ def embed_all_dask(
     *,
     send_bytes: bool | None = None,
     window: int | None = None,
+    known_box: dict | None = None,
 ) -> Iterator[tuple[dict, list[dict]]]:
-    """Yield (record, rows) per item of `todo`, in order, computed by `embed_image` on Dask workers."""
+    """Yield (record, rows) per item of `todo`, in order, computed by `embed_image` on Dask workers
+    (`known_box`: the aligned-crop fast path's box, as in the in-process path)."""
     from distributed import Client, LocalCluster
 
     cluster = None
@@ -66,7 +68,8 @@ def embed_all_dask(
                 except PhotoError:  # unreadable here: embed_image records why, without sending anything
                     yield embed_image(item.key, payload, item.identity, item.meta, detector)
                     continue
-            pending.append(client.submit(embed_image, item.key, payload, item.identity, item.meta, detector, pure=False))
+            pending.append(client.submit(embed_image, item.key, payload, item.identity, item.meta, detector,
+                                         known_box=known_box, pure=False))
             if len(pending) >= limit:
                 yield _result(pending.popleft())
         while pending:

@@ -369,27 +369,138 @@ def test_cli_fetch_and_index_hf(hub_env, hub_people, tmp_path):
 
 
 
+@pytest.fixture(scope="module")
+def dask_scheduler(tmp_path_factory) -> str:
+    """A Dask cluster as an operator starts one: `dask scheduler` and two `dask worker` (one thread each), every
+    one its own OS process (the venv's `dask` command); yields the scheduler's address, stops them afterwards.
+
+    The address is read from the scheduler file; every wait has a deadline, so a cluster that does not come
+    up fails the test instead of hanging it. Workers import exposure from this venv (an editable install)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from distributed import Client
+
+    folder = tmp_path_factory.mktemp("dask-cluster")
+    address_file = folder / "scheduler.json"
+    dask_cli = Path(sys.executable).with_name("dask")
+    env = {**os.environ, "EXPOSURE_HOME": str(folder / "home")}  # workers need nothing from the test's env
+    procs: list[subprocess.Popen] = []
+
+    def start(*args: str) -> subprocess.Popen:
+        with open(folder / f"{args[0]}-{len(procs)}.log", "wb") as log:  # the process keeps its own copy
+            proc = subprocess.Popen([str(dask_cli), *args], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    cwd=folder, start_new_session=True)
+        procs.append(proc)
+        return proc
+
+    def logs() -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}" for p in sorted(folder.glob("*.log")))
+
+    try:
+        scheduler = start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                          "--scheduler-file", str(address_file))
+        deadline = time.monotonic() + 60
+        address = None
+        while address is None:
+            try:
+                address = json.loads(address_file.read_text())["address"]
+            except (OSError, ValueError, KeyError):
+                if scheduler.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the Dask scheduler did not start (exit {scheduler.poll()}):\n{logs()}")
+                time.sleep(0.1)
+        for i in range(2):
+            start("worker", "--scheduler-file", str(address_file), "--nthreads", "1", "--nworkers", "1",
+                  "--no-dashboard", "--name", f"worker-{i}", "--local-directory", str(folder / f"worker-{i}"),
+                  "--death-timeout", "60")
+        with Client(scheduler_file=str(address_file), timeout="30s") as client:
+            try:
+                client.wait_for_workers(2, timeout=90)
+            except TimeoutError:
+                pytest.fail(f"two Dask workers did not register in 90 s:\n{logs()}")
+        yield address
+    finally:
+        for proc in reversed(procs):  # workers first: they leave the scheduler cleanly
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)  # its own session: the worker's nanny and its child too
+                proc.wait(timeout=30)
+
+
+def index_faces(index_dir: Path):
+    """An index's face rows in a fixed order, and each image's face count from its shards' image records."""
+    from exposure.shards import read_records
+
+    rows = read_rows(index_dir).sort_values(["image", "face"]).reset_index(drop=True)
+    counts = {r["image"]: r.get("n_faces") for p in sorted((index_dir / "shards").glob("part-*.parquet"))
+              for r in read_records(p)}
+    return rows, counts
+
+
+def assert_same_faces(plain_dir: Path, dask_dir: Path):
+    """The same images, identities, face counts and embeddings (float tolerance) in both indexes."""
+    import numpy as np
+
+    a, a_counts = index_faces(plain_dir)
+    b, b_counts = index_faces(dask_dir)
+    assert len(a) == len(b) > 0
+    assert list(a["image"]) == list(b["image"]) and list(a["face"]) == list(b["face"])
+    assert list(a["identity"]) == list(b["identity"])
+    assert a_counts == b_counts
+    assert np.abs(np.stack(a["embedding"]) - np.stack(b["embedding"])).max() < 1e-4
+    return a, b
+
+
 @needs_lfw
 @pytest.mark.lfw
-def test_stream_index_on_a_dask_scheduler_equals_the_plain_build(hub_env, hub_people, tmp_path):
-    """The streamed index runs each shard's build through a Dask scheduler address: same faces as in process."""
-    import logging
-
-    import numpy as np
-    from distributed import LocalCluster
-
+def test_stream_index_on_a_dask_cluster_of_separate_processes_equals_the_plain_build(
+        hub_env, hub_people, tmp_path, dask_scheduler):
+    """The streamed index sends each shard's images (bytes) to a scheduler and workers that are separate
+    processes: the same faces as the build in this process."""
     from exposure import stream
 
     repo, _ = wds_repo(hub_people[:3])
     hub_env({"lfw/dask": repo})
     plain = stream.index_hub("hf:lfw/dask", tmp_path / "plain", workers=1, progress=False)
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR) as c:
-        dask = stream.index_hub("hf:lfw/dask", tmp_path / "dask", scheduler=c.scheduler_address, progress=False)
+    dask = stream.index_hub("hf:lfw/dask", tmp_path / "dask", scheduler=dask_scheduler, progress=False)
     assert dask["counts"]["faces"] == plain["counts"]["faces"] > 0
-    a = read_rows(tmp_path / "plain").sort_values(["image", "face"])
-    b = read_rows(tmp_path / "dask").sort_values(["image", "face"])
-    assert list(a["image"]) == list(b["image"]) and list(a["identity"]) == list(b["identity"])
-    assert np.abs(np.stack(a["embedding"]) - np.stack(b["embedding"])).max() < 1e-4
+    assert dask["counts"]["images_done"] == plain["counts"]["images_done"] == 9
+    assert_same_faces(tmp_path / "plain", tmp_path / "dask")
+
+
+@needs_lfw
+@pytest.mark.lfw
+def test_aligned_crop_fast_path_on_dask_workers_equals_the_plain_build(lfw_people, tmp_path, dask_scheduler):
+    """LFW's aligned crops built through the scheduler: the box found by the probe here reaches the workers
+    (every face at that box, no detection), and the index is the one the in-process fast path makes."""
+    import shutil
+
+    from exposure.build import FAST_PATH_PROBE, build_index
+
+    data = tmp_path / "data"
+    for person in sorted(lfw_people.iterdir()):
+        photos = sorted(person.glob("*.jpg"))[:4]
+        for photo in photos:
+            (data / person.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy(photo, data / person.name / photo.name)
+        if len(list(data.rglob("*.jpg"))) >= FAST_PATH_PROBE + 8:
+            break
+    plain = build_index(data, tmp_path / "plain", workers=1, aligned=True, progress=False)
+    dask = build_index(data, tmp_path / "dask", scheduler=dask_scheduler, aligned=True, progress=False)
+    assert plain["fast_path"] is not None and plain["fast_path"]["size"] == [250, 250]
+    assert dask["fast_path"] == plain["fast_path"]
+    assert dask["counts"] == plain["counts"]
+    _, b = assert_same_faces(tmp_path / "plain", tmp_path / "dask")
+    box = dask["fast_path"]["box"]
+    assert (b["face"] == 0).all(), "one face per aligned crop"
+    assert (b[["box_left", "box_top", "box_right", "box_bottom"]].to_numpy() == box).all(), "workers used the box"
 
 
 @needs_lfw
