@@ -19,7 +19,7 @@ from exposure.identities import IDENTITY_COLUMNS, rank_identities
 from exposure.index import Index, open_index
 from exposure.photos import Photo, load_photo
 from exposure.samephoto import hash_distance, same_photo
-from exposure.strangers import FACES, PEOPLE, Strangers, person_strangers
+from exposure.strangers import FACES, PEOPLE, Strangers, person_strangers, split_promise
 from exposure.verdicts import LIKELY, SAME_PHOTO, lines, search_power, verdict
 from exposure.workers import stall_seconds
 
@@ -27,7 +27,7 @@ RESULT_COLUMNS = [
     "query", "dataset", "rank", "image", "identity", "distance", "verdict", "is_match",
     "fmr", "expected_chance_matches", "same_photo", "hash_bits", "extrapolated", "stand_out", "closer_than",
     "source_url", "faces_searched", "explanation", "identity_verdict", "identity_distance",
-    "identity_expected_chance_matches", "rates", "match_line", "strangers_vs_lfw", "face",
+    "identity_expected_chance_matches", "rates", "match_line", "strangers_allowed", "strangers_vs_lfw", "face",
     "box_left", "box_top", "box_right", "box_bottom", "index",
 ]
 
@@ -193,13 +193,14 @@ def search(queries: list[QueryFace], index: Index, top: int = 5) -> Found:
     tail, groups = index.tail, index.identity_groups
     # named people first, each counted once however many photos they have (exposure.strangers) ...
     to_people = knn.distances(centroid, index.identity_means)[0] if len(groups) else np.zeros(0)
-    people_strangers = person_strangers(to_people, tail.people, PEOPLE)
+    share = split_promise(tail, len(groups))
+    people_strangers = person_strangers(to_people, tail.people, PEOPLE, limit=share)
     people = rank_identities(index, groups, to_people, best, people_strangers, top, always=order)
     # ... then faces, leaving out of the count the photos of a person already matched by person: theirs
     mine = None
     if len(people) and people["is_match"].iloc[0]:
         mine = np.flatnonzero(groups.of_row == np.flatnonzero(groups.names == people["identity"].iloc[0])[0])
-    strangers = person_strangers(best, tail.faces, FACES, leave_out=mine)
+    strangers = person_strangers(best, tail.faces, FACES, leave_out=mine, limit=share)
     line = lines(strangers)[LIKELY]
     vs_lfw = strangers.versus(calibration(len(used)).fmr)
     # the photo shown beside each result: the one nearest to that face
@@ -248,6 +249,7 @@ def search(queries: list[QueryFace], index: Index, top: int = 5) -> Found:
                 **_identity_fields(everyone, meta["identity"]),
                 "rates": v.rates,
                 "match_line": round(line, 4) if np.isfinite(line) else None,
+                "strangers_allowed": strangers.limit,  # this verdict's share of the promise (split_promise)
                 "strangers_vs_lfw": round(vs_lfw, 2) if np.isfinite(vs_lfw) else None,
                 "face": int(meta["face"]),
                 "box_left": int(meta["box_left"]),

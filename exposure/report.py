@@ -165,7 +165,7 @@ def render_report(result: CheckResult) -> str:
             parts.append("<p class='muted'>" + _(
                 "Here a face is called <i>likely you</i> only within distance {line} of you, where fewer than "
                 "{limit} strangers are expected by chance: counted from how close this dataset's own faces come "
-                "to you, not from rates measured elsewhere.").format(line=f"{line:.3f}", limit=CHANCE_LIMIT) + "</p>")
+                "to you, not from rates measured elsewhere.").format(line=f"{line:.3f}", limit=strangers.limit) + "</p>")
         d_all = result.all_distances.get(str(ix.path))
         if d_all is not None and len(d_all) >= 50 and len(rows):  # a histogram of a handful says nothing
             best = rows.iloc[0]
@@ -231,7 +231,8 @@ def render_report(result: CheckResult) -> str:
                                                 "re-encoded or mirrored): the aligned faces are nearly identical "
                                                 "pixel for pixel, not just alike.") + "</li>"
         f"<li><b>{shown(LIKELY)}</b>: " + _("fewer than {limit} strangers would be this close to you by chance in "
-                                            "this dataset.").format(limit=CHANCE_LIMIT) + "</li>"
+                                            "this dataset (where a dataset is also judged by person, {half} each "
+                                            "way).").format(limit=CHANCE_LIMIT, half=CHANCE_LIMIT / 2) + "</li>"
         f"<li><b>{shown(POSSIBLE)}</b>: " + _("between {limit} and 1 stranger would be this close by chance: worth "
                                               "a look, not proof.").format(limit=CHANCE_LIMIT) + "</li>"
         f"<li><b>{shown(LOOKALIKE)}</b>: " + _("within the usual 0.6 line, but in this dataset several strangers "
@@ -240,9 +241,9 @@ def render_report(result: CheckResult) -> str:
                                               "light) can also land here.") + "</li>"
         "</ul><p>" + _("<b>By person</b>: where a dataset files photos under names, each named person is also "
                        "judged as one, by the mean face of up to 5 of their photos, with the same words and its own "
-                       "count of strangers (among the named people). Each way keeps the strangers expected below "
-                       "{limit}, so a check that looks both ways expects fewer than {both} strangers called a "
-                       "match.").format(limit=CHANCE_LIMIT, both=f"{2 * CHANCE_LIMIT:.1f}") + "</p><p class='muted'>"
+                       "count of strangers (among the named people). The two ways share the promise: each keeps the "
+                       "strangers expected below {half}, so a check that looks both ways expects fewer than "
+                       "{limit} strangers called a match.").format(half=CHANCE_LIMIT / 2, limit=CHANCE_LIMIT) + "</p><p class='muted'>"
         + _("The counts err towards more strangers wherever they cannot be told apart. Face recognition is also "
             "less accurate for children and for small, blurred or turned faces.") + "</p>"
     )

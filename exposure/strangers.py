@@ -81,6 +81,7 @@ class Strangers:
     width: float | None  # the dataset's width (None: too few items to say)
     kind: str = FACES
     searched: int | None = None  # items searched (default: items)
+    limit: float = CHANCE_LIMIT  # strangers allowed within the "likely you" line (its share of the promise)
 
     @property
     def size(self) -> int:
@@ -104,8 +105,10 @@ class Strangers:
         """A stranger's chance to land within `distance` of the person: expected strangers per item searched."""
         return self.expected(distance) / max(self.items, 1)
 
-    def line(self, limit: float = CHANCE_LIMIT) -> float:
-        """The distance within which `limit` strangers are expected (-inf when too few items to say)."""
+    def line(self, limit: float | None = None) -> float:
+        """The distance within which `limit` strangers (default: this verdict's share) are expected
+        (-inf when too few items to say)."""
+        limit = self.limit if limit is None else limit
         if self.width is None:
             return -math.inf
         return self.anchor - self.width * math.log10(self.rank / limit)
@@ -117,15 +120,16 @@ class Strangers:
         if not math.isfinite(line):
             return math.nan
         base = float(rate_elsewhere(line)) * self.items
-        return CHANCE_LIMIT / base if base > 0 else math.nan
+        return self.limit / base if base > 0 else math.nan
 
 
 def person_strangers(distances: np.ndarray, width: Width | None, kind: str = FACES,
-                     leave_out: np.ndarray | None = None) -> Strangers:
+                     leave_out: np.ndarray | None = None, limit: float = CHANCE_LIMIT) -> Strangers:
     """The strangers model for a person whose distance to every item is `distances`.
 
     `leave_out` are items known to be the person's own (the photos of a named person already
-    matched by person): they do not count towards the anchor.
+    matched by person): they do not count towards the anchor. `limit`: this verdict's share of
+    the promise (see split_promise).
     """
     d = np.asarray(distances, dtype=np.float64)
     searched = len(d)
@@ -134,8 +138,15 @@ def person_strangers(distances: np.ndarray, width: Width | None, kind: str = FAC
     n = len(d)
     k = anchor_rank(n)
     if width is None or width.width is None or n < (MIN_PEOPLE if kind == PEOPLE else MIN_FACES):
-        return Strangers(n, k, math.nan, None, kind, searched)
-    return Strangers(n, k, float(np.partition(d, k - 1)[k - 1]), width.width, kind, searched)
+        return Strangers(n, k, math.nan, None, kind, searched, limit)
+    return Strangers(n, k, float(np.partition(d, k - 1)[k - 1]), width.width, kind, searched, limit)
+
+
+def split_promise(tail: DatasetTail, named_people: int) -> float:
+    """Each verdict's share of the promise: a dataset judged both by face and by named person could
+    call a stranger a match either way, so each way gets half, and the answer keeps the whole promise."""
+    both = tail.people is not None and tail.people.width is not None and named_people >= MIN_PEOPLE
+    return CHANCE_LIMIT / 2 if both else CHANCE_LIMIT
 
 
 # ---------------------------------------------------------------- measuring a dataset

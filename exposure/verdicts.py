@@ -4,7 +4,9 @@ dlib's usual 0.6 line is for comparing two photos. Searching N faces multiplies 
 stranger landing close, and how close strangers come depends on who is searching and where:
 the model packs some populations' faces much closer together. So a face is called a match only
 where the strangers expected that close to *this person* in *this dataset*
-(exposure.strangers, measured on the dataset's own faces) stay below 0.1, and never beyond 0.6.
+(exposure.strangers, measured on the dataset's own faces) stay below 0.1 (0.05 each where a dataset
+is judged both by face and by named person, so that the answer keeps the whole promise), and never
+beyond 0.6.
 This module owns the limits, the labels and their wording.
 """
 
@@ -100,7 +102,7 @@ def _decide(distance: float, fmr: float, expected: float, strangers: Strangers, 
         chance = _("this dataset has too few {kind} ({size}) to measure how close strangers come to you, so none is "
                    "called you by distance alone").format(kind=kind_text(strangers.kind), size=_n(strangers.size))
     extrapolated = bool(not strangers.too_small and distance < strangers.anchor)
-    label = str(_labels(distance, expected, strangers.too_small, same_photo))
+    label = str(_labels(distance, expected, strangers.too_small, same_photo, strangers.limit))
     text = {
         NO_MATCH: _("Too far apart to be the same person by the usual 0.6 line ({chance})."),
         SAME_PHOTO: _("A copy of your own photo (cropped, resized or re-encoded): the aligned faces are nearly identical, and {chance}."),
@@ -125,18 +127,19 @@ def _decide(distance: float, fmr: float, expected: float, strangers: Strangers, 
     )
 
 
-def _labels(distance, expected, too_small: bool, same_photo=False) -> np.ndarray:
+def _labels(distance, expected, too_small: bool, same_photo=False, limit: float = CHANCE_LIMIT) -> np.ndarray:
     """The label rule: beyond the one-to-one line nothing is a match, however small the search; within it,
-    the strangers expected this close decide (NaN, a dataset too small to tell: at most a look-alike)."""
+    the strangers expected this close decide (NaN, a dataset too small to tell: at most a look-alike).
+    `limit`: the strangers allowed for "likely you" (this verdict's share of the promise)."""
     d, e, same = np.asarray(distance, np.float64), np.asarray(expected, np.float64), np.asarray(same_photo, bool)
-    sure = e < CHANCE_LIMIT
+    sure = e < limit
     return np.select([d > PAIR_LINE, same & (too_small | sure), sure, e < POSSIBLE_LIMIT],
                      [NO_MATCH, SAME_PHOTO, LIKELY, POSSIBLE], LOOKALIKE)
 
 
 def labels(distances, strangers: Strangers, same_photo=False) -> np.ndarray:
     """The verdict labels of many distances at once, for a person whose strangers are `strangers`."""
-    return _labels(distances, strangers.expected(distances), strangers.too_small, same_photo)
+    return _labels(distances, strangers.expected(distances), strangers.too_small, same_photo, strangers.limit)
 
 
 def line_sentence(strangers: Strangers, line: float) -> str:
@@ -165,7 +168,7 @@ def line_sentence(strangers: Strangers, line: float) -> str:
 
 def lines(strangers: Strangers) -> dict[str, float]:
     """Where the face verdicts change for this person in this dataset: the distance at or below which each applies."""
-    return {LIKELY: min(strangers.line(CHANCE_LIMIT), PAIR_LINE),
+    return {LIKELY: min(strangers.line(), PAIR_LINE),
             POSSIBLE: min(strangers.line(POSSIBLE_LIMIT), PAIR_LINE),
             LOOKALIKE: PAIR_LINE}
 

@@ -111,15 +111,15 @@ def test_aligned_crop_fast_path_is_found_and_embeds_like_full_detection(lfw_peop
 
 def test_named_people_judged_by_their_mean_face_are_found(holdout):
     """The identity rule on real held-out photos: the person is the nearest name, judged by the mean of
-    their indexed photos they are found nearly always, and strangers called a match by person stay at
-    the promise (0.1 per search)."""
+    their indexed photos they are found nearly always, and strangers called a match by person stay within
+    their half of the promise (0.05 per search: the other half is the faces')."""
     from exposure.answer import dataset_answer
     from exposure.checker import check
     from exposure.errors import NoFaceError
 
     index, held = holdout
     ix = open_index(index)
-    searched = named_first = face_hits = person_hits = false = named_in_answer = 0
+    searched = named_first = face_hits = person_hits = any_hits = false = named_in_answer = 0
     for name, photo in sorted(held.items()):
         try:
             r = check(photo, ix, top=3)
@@ -134,11 +134,16 @@ def test_named_people_judged_by_their_mean_face_are_found(holdout):
         named_first += people["identity"].iloc[0] == name
         person_hits += bool(((people["identity"] == name) & people["is_match"]).any())
         face_hits += bool(((faces["identity"] == name) & faces["is_match"]).any())
+        any_hits += bool(((people["identity"] == name) & people["is_match"]).any()
+                         or ((faces["identity"] == name) & faces["is_match"]).any())
         false += int((people["is_match"] & (people["identity"] != name)).sum())
+    print(f"searched {searched}: by person {person_hits}, by face {face_hits}, either {any_hits}; strangers {false}")
     assert searched >= 95 and named_first >= 95
-    assert false <= 0.1 * searched + 5, false
-    # measured when written: 91 of 100 found by person, 95 by one of their photos
-    assert person_hits >= 0.85 * searched and face_hits >= 0.85 * searched, (person_hits, face_hits, searched)
+    assert false <= 0.05 * searched + 5, false
+    # measured on 2026-12-01, each way at half the promise: 82 of 100 found by person, 91 by one of their
+    # photos, 91 either way (the answer); with the whole promise each way it was 91 and 95
+    assert any_hits >= 0.85 * searched, (any_hits, person_hits, face_hits, searched)
+    assert person_hits >= 0.75 * searched and face_hits >= 0.8 * searched, (person_hits, face_hits, searched)
     assert named_in_answer == person_hits  # the answer leads with the person matched by name
 
 
