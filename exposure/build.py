@@ -22,7 +22,7 @@ from exposure.datasets.sources import open_source
 from exposure.distributed import embed_all_dask
 from exposure.embed import embed_image, image_record
 from exposure.errors import BadIndexError, ExposureError, PhotoError
-from exposure.faces import detect
+from exposure.faces import Box, describe_faces, detect
 from exposure.files import FolderLock, atomic_write, sha256_file
 from exposure.home import SAMPLE_NAME, indexes_dir, sample_data_dir
 from exposure.index import open_index
@@ -48,6 +48,7 @@ def build_index(
     progress: bool = True,
     source=None,
     finish: bool = True,
+    pool=None,
 ) -> dict:
     """Embed every face of a dataset into an index at out_dir; returns the manifest.
 
@@ -60,7 +61,8 @@ def build_index(
     `store` is the dtype of the memory-mapped embedding matrix: "float16" halves its size (its
     effect on verdicts is measured in BENCHMARKS.md: a few rank-5 labels within 5e-5 of a line).
     `source`: an opened Source to index instead of dataset_dir (a streamed Hub shard); `finish=False`
-    leaves the embedding store and stranger tail to `finish_index` (called once after the last shard).
+    leaves the embedding store and stranger tail to `finish_index` (called once after the last shard);
+    `pool`: a workers.pool kept across such builds (its workers keep their models loaded), else one per build.
     """
     source = source if source is not None else open_source(dataset_dir, format)
     out = Path(out_dir)
@@ -123,7 +125,7 @@ def build_index(
             if use_dask:
                 results = embed_all_dask(source, todo, detector, scheduler, known_box=fast_path)
             else:
-                results = _embed_all(source, todo, detector, encoder, workers, fast_path)
+                results = _embed_all(source, todo, detector, encoder, workers, fast_path, pool)
             for record, rows in results:
                 batch_records.append(record)
                 batch_rows.extend(rows)
@@ -161,21 +163,25 @@ def finish_index(out_dir: str | os.PathLike, store: str = "float32") -> dict:
 
 
 FAST_PATH_PROBE = 48  # images detected in full to decide whether a dataset is aligned crops
-FAST_PATH_SPREAD = 0.03  # face box corners may vary this much (share of the image side) across the probe
+# embedding distance between the fixed box's face and the detected face, allowed at the probe's median and
+# 90th percentile: aligned crops move it a few hundredths (bench/fast_path.py), a face elsewhere moves it far
+FAST_PATH_DRIFT = (0.05, 0.10)
 
 
 def aligned_box(source, items: list) -> dict | None:
     """The face box of a dataset of aligned face crops, or None when it is not one.
 
     Probes images spread over the dataset with HOG detection (in this process: the CNN here would
-    take a minute and leave its threads behind): they must all have one size, a face each (a few
-    misses allowed), and the face in the same place; then the median box is used for every image
-    of that size, and detection (most of the time per image) is skipped.
+    take a minute and leave its threads behind): they must all have one size and a face each (a
+    few misses allowed); the median box must then give nearly the embeddings detection gives
+    (FAST_PATH_DRIFT), and it is used for every image of that size, skipping detection (most of
+    the time per image). The test is on embeddings, not boxes: HOG's boxes jitter on small crops
+    (112x112) while the landmarks, and so the aligned chip, hardly move.
     """
     if len(items) < FAST_PATH_PROBE:
         return None
     step = len(items) / FAST_PATH_PROBE
-    sizes, boxes = set(), []
+    sizes, probed = set(), []
     for j in range(FAST_PATH_PROBE):
         item = items[int(j * step)]
         try:
@@ -187,24 +193,28 @@ def aligned_box(source, items: list) -> dict | None:
         sizes.add((photo.width, photo.height))
         found = detect(photo, "hog")
         if found:
-            b = found[0][0]
-            boxes.append((b.left, b.top, b.right, b.bottom))
-    if len(sizes) != 1 or len(boxes) < 0.9 * FAST_PATH_PROBE:
+            probed.append((photo, found[0]))
+    if len(sizes) != 1 or len(probed) < 0.9 * FAST_PATH_PROBE:
         return None
-    (w, h), arr = sizes.pop(), np.asarray(boxes, dtype=np.float64)
-    if (arr.std(0) / np.array([w, h, w, h]) > FAST_PATH_SPREAD).any():
+    (w, h) = sizes.pop()
+    box = Box(*(int(round(v)) for v in np.median([(b.left, b.top, b.right, b.bottom) for _, (b, _) in probed], 0)))
+    drift = [np.linalg.norm(np.subtract(*(f.embedding for f in describe_faces(photo, [found, (box, 0.0)]))))
+             for photo, found in probed]
+    if np.median(drift) > FAST_PATH_DRIFT[0] or np.percentile(drift, 90) > FAST_PATH_DRIFT[1]:
         return None
-    return {"size": [w, h], "box": [int(round(v)) for v in np.median(arr, 0)], "probed": FAST_PATH_PROBE}
+    return {"size": [w, h], "box": [box.left, box.top, box.right, box.bottom], "probed": FAST_PATH_PROBE,
+            "drift": [round(float(np.median(drift)), 4), round(float(np.percentile(drift, 90)), 4)]}
 
 
 def _embed_all(source, todo: list, detector: str, encoder: str | None, workers: int | None,
-               known_box: dict | None = None):
-    """Yield (record, rows) for each item in order, in this process or in a pool of worker processes.
+               known_box: dict | None = None, shared=None):
+    """Yield (record, rows) for each item in order, in this process or in a pool of worker processes
+    (`shared`, a caller's pool, else one made and shut down here).
 
     Raises ExposureError when no image finishes for stall_seconds() (a stuck worker or disk), or
     when a worker process dies; the caller keeps what is finished.
     """
-    workers = workers or os.cpu_count() or 1
+    workers = shared._max_workers if shared is not None else workers or os.cpu_count() or 1
 
     def task(item):
         """The embedding call for one item, or its failure record when the source cannot give it."""
@@ -219,14 +229,13 @@ def _embed_all(source, todo: list, detector: str, encoder: str | None, workers: 
             args, failed = task(item)
             yield failed or embed_image(*args)
         return
-    from concurrent.futures import Future, ProcessPoolExecutor
+    from concurrent.futures import Future
     from concurrent.futures import TimeoutError as FutureTimeout
     from concurrent.futures.process import BrokenProcessPool
 
     window = workers * 8  # bounded in-flight work: memory stays flat on any dataset size
     stall = stall_seconds()
-    pool = ProcessPoolExecutor(workers, mp_context=worker_processes.context(), initializer=worker_processes.init,
-                               initargs=(os.getpid(),))
+    pool = shared or worker_processes.pool(workers)
 
     def result(head):
         if not isinstance(head, Future):
@@ -257,7 +266,8 @@ def _embed_all(source, todo: list, detector: str, encoder: str | None, workers: 
         for proc in list(getattr(pool, "_processes", {}).values()):  # a stuck worker would block shutdown
             if proc.is_alive() and pending:
                 proc.kill()
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pending or shared is None:  # a caller's pool outlives this build unless this build broke it
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def sample_index(home: str | os.PathLike | None = None) -> Path:

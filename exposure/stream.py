@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from exposure import shards as shard_files
+from exposure import workers as worker_processes
 from exposure.build import build_index, finish_index
 from exposure.datasets import hub
 from exposure.datasets.card import class_names
@@ -160,34 +161,41 @@ def index_hub(
     total_bytes = sum(f.size for f in files)
     done_bytes = sum(d["bytes"] for d in state["done"].values())
     started = time.monotonic()
-    for i, group in enumerate(groups, 1):
-        main = group[0]
-        if main.path in state["done"]:
-            continue
-        local = [hub.download(ref, commit, f, staging, progress) for f in group]
-        inner = open_source(local[0])
-        if hasattr(inner, "card_names") and names:
-            inner.card_names = names
-        source = HubShardSource(inner, ref, commit, main.path, dataset)
-        m = build_index(None, out, source=source, name=dataset, detector=detector, encoder=encoder, workers=workers,
-                        scheduler=scheduler, dask=dask, aligned=aligned, store=store, shard_images=shard_images,
-                        progress=progress, finish=False)
-        size = sum(f.size for f in group)
-        state["done"][main.path] = {"files": [f.path for f in group], "sha256": [f.sha256 for f in group],
-                                    "bytes": size, "skipped": source.skipped, "images_done": m["counts"]["images_done"]}
-        _write_state(out, state)
-        _patch_manifest(out, state)
-        if not keep:
-            for f, path in zip(group, local, strict=True):
-                hub.forget(path, f, staging)
-        done_bytes += size
-        if progress:
-            c = m["counts"]
-            rate = done_bytes / max(time.monotonic() - started, 1e-6)
-            print(_("shard {i}/{n} {file}: {images} images, {faces} faces so far; {done} of {total} ({rate}/s)").format(
-                i=count(i), n=count(len(groups)), file=main.path, images=count(c["images_done"]), faces=count(c["faces"]),
-                done=hub.human_bytes(done_bytes), total=hub.human_bytes(total_bytes), rate=hub.human_bytes(rate)),
-                file=sys.stderr, flush=True)
+    # one pool of workers for every shard: each keeps its models loaded from one shard to the next
+    n_workers = workers or os.cpu_count() or 1
+    pool = worker_processes.pool(n_workers) if scheduler is None and not dask and n_workers > 1 else None
+    try:
+        for i, group in enumerate(groups, 1):
+            main = group[0]
+            if main.path in state["done"]:
+                continue
+            local = [hub.download(ref, commit, f, staging, progress) for f in group]
+            inner = open_source(local[0])
+            if hasattr(inner, "card_names") and names:
+                inner.card_names = names
+            source = HubShardSource(inner, ref, commit, main.path, dataset)
+            m = build_index(None, out, source=source, name=dataset, detector=detector, encoder=encoder, workers=workers,
+                            scheduler=scheduler, dask=dask, aligned=aligned, store=store, shard_images=shard_images,
+                            progress=progress, finish=False, pool=pool)
+            size = sum(f.size for f in group)
+            state["done"][main.path] = {"files": [f.path for f in group], "sha256": [f.sha256 for f in group],
+                                        "bytes": size, "skipped": source.skipped, "images_done": m["counts"]["images_done"]}
+            _write_state(out, state)
+            _patch_manifest(out, state)
+            if not keep:
+                for f, path in zip(group, local, strict=True):
+                    hub.forget(path, f, staging)
+            done_bytes += size
+            if progress:
+                c = m["counts"]
+                rate = done_bytes / max(time.monotonic() - started, 1e-6)
+                print(_("shard {i}/{n} {file}: {images} images, {faces} faces so far; {done} of {total} ({rate}/s)").format(
+                    i=count(i), n=count(len(groups)), file=main.path, images=count(c["images_done"]), faces=count(c["faces"]),
+                    done=hub.human_bytes(done_bytes), total=hub.human_bytes(total_bytes), rate=hub.human_bytes(rate)),
+                    file=sys.stderr, flush=True)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     if not keep:
         hub.remove_tree(out / STAGING)
     _patch_manifest(out, state)

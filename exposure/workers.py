@@ -47,6 +47,13 @@ def context():
     return ctx
 
 
+def pool(workers: int):
+    """A pool of `workers` build processes forked from the fork server (see context), each dying with this one."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(workers, mp_context=context(), initializer=init, initargs=(os.getpid(),))
+
+
 def _stand_in_for_the_callers_main() -> None:
     """In the fork server: look as if the caller's main module were already imported (see above)."""
     main = sys.modules.get("__main__")
