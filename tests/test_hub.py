@@ -540,3 +540,44 @@ def test_killed_index_process_resumes_without_refetching(hub_env, hub_people, tm
         if path in done:
             assert server.fetched(path) == 1, f"{path} was indexed before the kill and fetched again"
     assert not (out / stream.STAGING).exists()
+
+
+@needs_lfw
+@pytest.mark.lfw
+def test_arcface_crops_take_the_fast_path_and_still_find_people(hub_env, lfw_people, tmp_path):
+    """112x112 crops aligned to the ArcFace template (as MS1MV3, Glint360K, WebFace ship theirs), streamed from
+    the Hub: the probe accepts the fixed box (its embeddings stay near detection's), and each person's own
+    photo, searched as a selfie, finds them as often as with full detection."""
+    import numpy as np
+    from hub_index import arcface_crop
+
+    from exposure import stream
+    from exposure.build import FAST_PATH_DRIFT
+    from exposure.checker import check
+    from exposure.index import open_index
+
+    people = [p for p in sorted(lfw_people.iterdir()) if len(list(p.glob("*.jpg"))) >= 4][:20]
+    names = [p.name for p in people]
+    rows = [(arcface_crop(photo), photo.name, k) for k, person in enumerate(people)
+            for photo in sorted(person.glob("*.jpg"))[:3]]
+    # the first shard holds enough images for the probe; the second is built with the box the first found
+    files = {"data/train-00000-of-00002.parquet": parquet_shard(rows[:50], names),
+             "data/train-00001-of-00002.parquet": parquet_shard(rows[50:], names)}
+    hub_env({"lfw/arcface": Repo(files)})
+    fast = stream.index_hub("hf:lfw/arcface", tmp_path / "fast", workers=2, progress=False)
+    full = stream.index_hub("hf:lfw/arcface", tmp_path / "full", workers=2, aligned=False, progress=False)
+    assert fast["fast_path"]["size"] == [112, 112] and full["fast_path"] is None
+    assert fast["fast_path"]["drift"][0] <= FAST_PATH_DRIFT[0] and fast["counts"]["faces"] == len(rows)
+    a, b = open_index(tmp_path / "fast"), open_index(tmp_path / "full")
+    ea = dict(zip(a.faces["image"], a.embeddings, strict=True))
+    drift = [np.linalg.norm(ea[k] - e) for k, e in zip(b.faces["image"], b.embeddings, strict=True)]
+    assert np.median(drift) < FAST_PATH_DRIFT[0], np.median(drift)
+    found = {"fast": 0, "full": 0}
+    for person in people:
+        selfie = sorted(person.glob("*.jpg"))[3]  # not in the dataset
+        r = check(selfie, [a, b], top=1)
+        for label, ix in (("fast", a), ("full", b)):
+            nearest = r.identities[r.identities["index"] == str(ix.path)]["identity"].iloc[0]
+            found[label] += nearest == person.name
+    print(found)
+    assert found["fast"] >= found["full"] - 1 and found["fast"] >= 16, found
