@@ -147,18 +147,20 @@ def _check(args) -> int:
                        detector=args.detector, encoder=args.encoder, overlap=True)
     finally:
         set_language(chosen)
+    path = None
+    if args.report:  # first: a reader of the output that goes away (`| head`) must not cost the report
+        from exposure.pdf import write_pdf_report
+        from exposure.report import write_report
+
+        write = write_pdf_report if args.report.lower().endswith(".pdf") else write_report
+        path = write(result, args.report)
     if args.json:
         print(json.dumps(result.to_records(), indent=1, ensure_ascii=False))
     else:
         _print_table(result)
     for s in result.skipped:
         print(_("note: {what}").format(what=s), file=sys.stderr)
-    if args.report:
-        from exposure.pdf import write_pdf_report
-        from exposure.report import write_report
-
-        write = write_pdf_report if args.report.lower().endswith(".pdf") else write_report
-        path = write(result, args.report)
+    if path is not None:
         print(_("report written to {path}").format(path=path), file=sys.stderr if args.json else sys.stdout)
     return 0
 

@@ -270,14 +270,17 @@ def test_cli_check_with_cold_models_equals_the_library(sample_index):
     assert got == want
 
 
-def test_cli_piped_into_a_reader_that_stops_says_nothing_more(sample_index):
-    """`exposure check ... | head -1`: the closed pipe is not reported as an error."""
+def test_cli_piped_into_a_reader_that_stops_says_nothing_more(sample_index, tmp_path):
+    """`exposure check ... --report r.html | head -1`: the closed pipe is not reported as an error, and the
+    report asked for is written all the same."""
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "exposure.cli", "check", str(MY_PHOTO), "--index", str(sample_index)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    report = tmp_path / "r.html"
+    proc = subprocess.Popen([sys.executable, "-m", "exposure.cli", "check", str(MY_PHOTO), "--index", str(sample_index),
+                             "--report", str(report)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     proc.stdout.close()  # gone before the table is written
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 1
     assert "Broken pipe" not in err and "BrokenPipeError" not in err and "Traceback" not in err, err
+    assert report.is_file() and "</html>" in report.read_text(encoding="utf-8")
