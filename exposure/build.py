@@ -164,8 +164,9 @@ def finish_index(out_dir: str | os.PathLike, store: str = "float32") -> dict:
 
 FAST_PATH_PROBE = 48  # images detected in full to decide whether a dataset is aligned crops
 # embedding distance between the fixed box's face and the detected face, allowed at the probe's median and
-# 90th percentile: aligned crops move it a few hundredths (bench/fast_path.py), a face elsewhere moves it far
-FAST_PATH_DRIFT = (0.05, 0.10)
+# 90th percentile: aligned crops move it a few hundredths (bench/fast_path.py), a face elsewhere moves it far;
+# the 90th percentile of 48 probes runs high, so it has room
+FAST_PATH_DRIFT = (0.05, 0.12)
 
 
 def aligned_box(source, items: list) -> dict | None:
