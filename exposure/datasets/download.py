@@ -3,6 +3,8 @@
 Files go to `<data home>/downloads/<slug>/` through pooch (hash-checked before they get their final
 name) with a resumable HTTP downloader of our own, then archives are unpacked with
 `exposure.archives.extract` into `<data home>/datasets/<slug>/`, which appears only once complete.
+A web page served instead of a file is never saved: Google Drive's virus-scan warning is followed,
+its daily-quota page and any other page are explained in a DownloadError.
 Withdrawn, on-request and URL-list-only datasets raise `NotDownloadable` explaining how to get them.
 Nothing here touches the network except the explicit download.
 """
@@ -16,8 +18,10 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from exposure.archives import ArchiveError, extract, is_archive_name
 from exposure.datasets import hub
@@ -383,25 +387,63 @@ class ResumableHTTPDownloader:
         return requests.head(url, timeout=self.timeout, allow_redirects=True).status_code == 200
 
     def _transfer(self, url: str) -> bool:
-        """One request: resume or restart the `.part` file; False when it must be retried from 0."""
+        """One request: resume or restart the `.part` file; False when it must be retried from 0.
+
+        A web page instead of the file is never written: Google Drive's virus-scan warning page is
+        followed (a few times at most), any other page raises DownloadError. The `.part` file stays keyed
+        to the catalog `url`, so a resume asks Drive again and sends its Range to the new download URL.
+        """
         import requests
 
         offset = self._resume_offset(url)
-        try:
-            resp = requests.get(url, headers=self._headers(offset), stream=True, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise DownloadError(self._unreachable(url, _reason(exc))) from exc
-        with resp:
-            if resp.status_code == 416:
-                return self._handle_416(resp, offset)
-            if resp.status_code >= 400:
-                raise DownloadError(self._unreachable(url, f"HTTP {resp.status_code} {resp.reason}"))
-            resumed = resp.status_code == 206 and _content_range_start(resp) == offset
-            if resp.status_code == 206 and not resumed:
-                self._discard()
-                return False
-            self._write(resp, offset if resumed else 0, url)
-        return True
+        request_url = url
+        for hop in range(_PAGE_HOPS + 1):
+            try:
+                resp = requests.get(request_url, headers=self._headers(offset), stream=True, timeout=self.timeout)
+            except requests.RequestException as exc:
+                raise DownloadError(self._unreachable(request_url, _reason(exc))) from exc
+            with resp:
+                if _is_web_page(resp, self.file.name):
+                    request_url = self._follow_page(resp, last=hop == _PAGE_HOPS)
+                    continue
+                if resp.status_code == 416:
+                    return self._handle_416(resp, offset)
+                if resp.status_code >= 400:
+                    raise DownloadError(self._unreachable(request_url, f"HTTP {resp.status_code} {resp.reason}"))
+                resumed = resp.status_code == 206 and _content_range_start(resp) == offset
+                if resp.status_code == 206 and not resumed:
+                    self._discard()
+                    return False
+                self._write(resp, offset if resumed else 0, url)
+            return True
+        raise AssertionError("unreachable: the last page hop raises")
+
+    def _follow_page(self, resp: Any, *, last: bool) -> str:
+        """A web page came back instead of the file: the URL Google Drive's virus-scan warning form leads to.
+
+        Drive answers scripted downloads of large files with a "Virus scan warning" page whose form
+        (`id="download-form"`, method GET, hidden inputs id, export, confirm=t, uuid) fetches the file
+        when submitted; it answers with a "Quota exceeded" page once a file was downloaded too often
+        that day. The quota page, an error status, or any other page (or a form again on the `last`
+        hop) raises DownloadError; nothing of the page is saved.
+        """
+        page = _Page.read(resp)
+        kept = " " + _("The partial file was kept for a later resume.") if self.part.exists() else ""
+        if page.is_drive_quota():
+            raise DownloadError(_(
+                "{file}: Google Drive did not send the file ({url}): it limits how many times a file can be "
+                "downloaded per day, and that limit has been reached. Try again in 24 hours, or get the file from "
+                "a mirror."
+            ).format(file=self.file.name, url=resp.url) + kept + " " + index_hint())
+        follow_up = page.form_url(resp.url)
+        if resp.status_code < 400 and follow_up and not last:
+            return follow_up
+        if resp.status_code >= 400:
+            raise DownloadError(self._unreachable(resp.url, f"HTTP {resp.status_code} {resp.reason}"))
+        raise DownloadError(_(
+            "{file}: {url} answered with a web page (title: {title}) instead of the file; the page was not saved."
+        ).format(file=self.file.name, url=resp.url, title=page.short_title() or _("none")) + kept + " " + _(
+            "Open the address in a web browser to see why, or use a mirror with base_url / --base-url."))
 
     def _resume_offset(self, url: str) -> int:
         """Bytes already in `.part` for this same URL (0 when there is none, or it came from elsewhere)."""
@@ -518,6 +560,97 @@ def _reason(exc: BaseException) -> str:
     """A network error as one short phrase (urllib3 nests the useful text in its first argument)."""
     first = exc.args[0] if exc.args else exc
     return str(first) if isinstance(first, str) else f"{type(exc).__name__}: {exc}"
+
+
+# -- web pages served instead of files (Google Drive) --------------------------------------------
+
+_PAGE_HOPS = 3  # warning pages followed for one file before giving up
+_PAGE_BYTES = 1 << 20  # how much of a page is read to recognise it
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+_QUOTA_PHRASES = ("quota exceeded", "too many users have viewed or downloaded this file recently")
+
+
+def _is_web_page(resp: Any, file_name: str) -> bool:
+    """Whether a response is an HTML page while a data file (not itself a .html file) is expected."""
+    media = resp.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+    return media in _HTML_TYPES and not file_name.lower().endswith((".html", ".htm"))
+
+
+class _Page(HTMLParser):
+    """What fetch needs from a page served instead of a file: its title, its text, and Drive's download form."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.title, self.text = "", []
+        self.action: str | None = None  # of the first <form id="download-form" method="get">
+        self.inputs: list[tuple[str, str]] = []
+        self._in: str | None = None  # "title" / "script" / "style" while inside one
+        self._in_form = False
+
+    @classmethod
+    def read(cls, resp: Any) -> _Page:
+        """Parse the first MB of a streamed response."""
+        import requests
+
+        data = b""
+        try:
+            for chunk in resp.iter_content(1 << 16):
+                data += chunk
+                if len(data) >= _PAGE_BYTES:
+                    break
+        except requests.RequestException:
+            pass  # a page cut short is still recognised by what arrived
+        try:
+            text = data[:_PAGE_BYTES].decode(resp.encoding or "utf-8", errors="replace")
+        except LookupError:
+            text = data[:_PAGE_BYTES].decode("utf-8", errors="replace")
+        page = cls()
+        page.feed(text)
+        page.close()
+        return page
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag in ("title", "script", "style"):
+            self._in = tag
+        elif tag == "form" and a.get("id") == "download-form" and self.action is None:
+            if a.get("method", "get").lower() == "get":
+                self.action, self._in_form = a.get("action", ""), True
+        elif tag == "input" and self._in_form and a.get("name"):
+            if a.get("type", "text").lower() in ("hidden", "text"):
+                self.inputs.append((a["name"], a.get("value", "")))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == self._in:
+            self._in = None
+        elif tag == "form":
+            self._in_form = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in == "title":
+            self.title += data
+        elif self._in is None:
+            self.text.append(data)
+
+    def short_title(self) -> str:
+        """The title on one line, at most about 100 characters."""
+        title = " ".join(self.title.split())
+        return title if len(title) <= 100 else title[:99] + "…"
+
+    def is_drive_quota(self) -> bool:
+        """Google Drive's "Quota exceeded / Too many users have viewed or downloaded this file" page."""
+        words = " ".join((self.title + " " + " ".join(self.text)).split()).lower()
+        return any(phrase in words for phrase in _QUOTA_PHRASES)
+
+    def form_url(self, page_url: str) -> str | None:
+        """The URL submitting the download form requests (its inputs as the query), or None without one."""
+        if self.action is None:
+            return None
+        action = urljoin(page_url, self.action)
+        parts = urlsplit(action)
+        if parts.scheme not in ("http", "https"):
+            return None
+        return parts._replace(query=urlencode(self.inputs), fragment="").geturl()
 
 
 def _content_range_start(resp: Any) -> int | None:
