@@ -581,3 +581,46 @@ def test_arcface_crops_take_the_fast_path_and_still_find_people(hub_env, lfw_peo
             found[label] += nearest == person.name
     print(found)
     assert found["fast"] >= found["full"] - 1 and found["fast"] >= 16, found
+
+
+def test_fetch_by_name_takes_exactly_the_files_the_catalog_pins(hub_env, tmp_path, monkeypatch):
+    """A catalog entry pinning a commit and each file's sha256 ([[fetch.files]]): fetched as listed, the
+    repo's other files left alone; a mirror whose file changed is refused before anything is downloaded."""
+    import hashlib
+
+    from exposure.datasets import download
+    from exposure.datasets.catalog_table import _validate_fetch
+
+    data = {"train-00000-of-00002.parquet": b"PAR1" + bytes(200) + b"PAR1", "train-00001-of-00002.parquet":
+            b"PAR1" + bytes(300) + b"PAR1", "other/extra.parquet": b"PAR1" + bytes(10) + b"PAR1", "property": b"9,112,112"}
+    repo = Repo(data)
+    hub_env({"mirror/pinned": repo})
+    pins = [{"path": p, "sha256": hashlib.sha256(data[p]).hexdigest() if p.endswith(".parquet") else "", "size": 0,
+             "source": f"https://huggingface.co/datasets/mirror/pinned/blob/{repo.commit}/{p}"}
+            for p in ("train-00000-of-00002.parquet", "train-00001-of-00002.parquet", "property")]
+
+    def entry(files):
+        fetch = _validate_fetch("test", {"status": "available", "fetch": {
+            "channel": "hub", "repo": "mirror/pinned", "revision": repo.commit, "source": "https://example.org/x",
+            "revision_source": "https://example.org/y", "files": files}})
+        return {"name": "Pinned", "status": "available", "fetch": fetch}
+
+    monkeypatch.setitem(download.REGISTRY, "pinned", entry(pins))
+    folder = download.fetch("pinned", home=tmp_path, progress=False)
+    got = sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                 if p.is_file() and not str(p.relative_to(folder)).startswith("."))  # not huggingface_hub's .cache
+    assert got == sorted(p["path"] for p in pins)  # not other/extra.parquet
+
+    changed = [dict(pins[0], sha256="0" * 64), *pins[1:]]
+    monkeypatch.setitem(download.REGISTRY, "pinned", entry(changed))
+    with pytest.raises(hub.HubChecksumError, match="catalog recorded 0{64}"):
+        download.fetch("pinned", home=tmp_path / "again", progress=False)
+    assert not any((tmp_path / "again").rglob("*.parquet"))
+    missing = [*pins, dict(pins[0], path="train-00002-of-00002.parquet")]
+    monkeypatch.setitem(download.REGISTRY, "pinned", entry(missing))
+    with pytest.raises(hub.HubError, match="does not have"):
+        download.fetch("pinned", home=tmp_path / "third", progress=False)
+    with pytest.raises(ValueError, match="pinned 'revision'"):  # checksums belong to a commit
+        _validate_fetch("test", {"status": "available", "fetch": {
+            "channel": "hub", "repo": "mirror/pinned", "revision": "", "source": "https://example.org/x",
+            "files": pins}})

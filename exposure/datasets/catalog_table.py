@@ -143,6 +143,9 @@ CHANNELS = frozenset({"hub", "figshare", "url", "none"})
 _FETCH_KEYS = {"channel": _STR, "repo": _STR, "url": _STR, "revision": _STR, "revision_source": _STR,
                "layout": _STR, "size": "int", "license": _STR, "withdrawn_mirror": _BOOL, "source": _STR,
                "how": _STR}
+#: [[fetch.files]] of a Hub channel pinned to a commit: the data files a fetch downloads, each with the
+#: LFS sha256 the Hub shows for it ("" for a small file outside LFS, fixed by the commit) and where it was seen.
+_HUB_FILE_KEYS = {"path": _STR, "sha256": _STR, "size": "int", "source": _STR}
 _HUB_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 _SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -230,7 +233,7 @@ def _validate_fetch(where: str, data: dict[str, Any]) -> dict[str, Any]:
         _fail(where, "'fetch' must be a table ([fetch])")
     table = {"repo": "", "url": "", "revision": "", "revision_source": "", "layout": "", "size": 0,
              "license": "", "withdrawn_mirror": False, "source": "", "how": "", **table}
-    extra = sorted(set(table) - set(_FETCH_KEYS))
+    extra = sorted(set(table) - set(_FETCH_KEYS) - {"files"})
     if extra:
         _fail(here, f"unexpected key(s) {', '.join(extra)}")
     for key, kind in _FETCH_KEYS.items():
@@ -253,7 +256,33 @@ def _validate_fetch(where: str, data: dict[str, Any]) -> dict[str, Any]:
             _fail(here, "a pinned 'revision' needs a 'revision_source' URL")
     if table["withdrawn_mirror"] and data["status"] != "withdrawn":
         _fail(here, "'withdrawn_mirror' is true but the dataset's status is not 'withdrawn'")
+    if "files" in table:
+        table["files"] = _validate_hub_files(here, table)
     return table
+
+
+def _validate_hub_files(here: str, table: dict[str, Any]) -> list[dict[str, Any]]:
+    """[[fetch.files]]: only for a Hub channel pinned to a commit; each path once, each sha256 sourced."""
+    files = table["files"]
+    if table["channel"] != "hub" or not table["revision"]:
+        _fail(here, "'files' are listed only for a hub channel with a pinned 'revision'")
+    if not isinstance(files, list) or not files:
+        _fail(here, "'files' must be a non-empty array of tables ([[fetch.files]])")
+    for i, item in enumerate(files):
+        where = f"{here} files[{i}]"
+        if not isinstance(item, dict) or set(item) != set(_HUB_FILE_KEYS):
+            _fail(where, f"needs exactly the keys {', '.join(_HUB_FILE_KEYS)}")
+        for key, kind in _HUB_FILE_KEYS.items():
+            _check_type(where, key, item[key], kind)
+        if item["sha256"] and not re.fullmatch(r"[0-9a-f]{64}", item["sha256"]):
+            _fail(where, f"'sha256' must be 64 hex digits or '', got {item['sha256']!r}")
+        if not _is_url(item["source"]):
+            _fail(where, "'source' must be the URL of the page that shows the file")
+    paths = [item["path"] for item in files]
+    dupes = sorted({p for p in paths if paths.count(p) > 1})
+    if dupes:
+        _fail(here, f"file path(s) listed twice: {', '.join(dupes)}")
+    return files
 
 
 def fetch_channel(record: dict[str, Any]) -> dict[str, Any]:

@@ -183,7 +183,8 @@ def fetch(
     channel = info.get("fetch") or {}
     if channel.get("channel") == "hub":
         _allow_mirror(info, withdrawn_ok, progress)
-        return hub.fetch_repo(hub.HubRef(channel["repo"], channel.get("revision") or "main"), home, progress)
+        return hub.fetch_repo(hub.HubRef(channel["repo"], channel.get("revision") or "main"), home, progress,
+                              pinned=channel.get("files"))
     files = _plan(info, base_url, known_hash)
     slug = _slug(str(info.get("name") or name))
     root = data_home(home)

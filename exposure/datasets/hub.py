@@ -155,8 +155,8 @@ def safe_repo_path(path: str) -> str:
     return path
 
 
-def list_files(ref: HubRef, commit: str) -> list[HubFile]:
-    """Every data file of the repo at that commit, sorted by path, with its size and LFS sha256."""
+def list_files(ref: HubRef, commit: str, data_only: bool = True) -> list[HubFile]:
+    """Every data file (or every file) of the repo at that commit, sorted by path, with its size and LFS sha256."""
     try:
         entries = list(_api().list_repo_tree(ref.repo, repo_type="dataset", revision=commit, recursive=True))
     except _hub_errors() as e:
@@ -164,11 +164,31 @@ def list_files(ref: HubRef, commit: str) -> list[HubFile]:
     found = []
     for e in entries:
         size = getattr(e, "size", None)
-        if size is None or not is_data_file(e.path):  # folders have no size
+        if size is None or (data_only and not is_data_file(e.path)):  # folders have no size
             continue
         lfs = getattr(e, "lfs", None)
         found.append(HubFile(safe_repo_path(e.path), int(size), getattr(lfs, "sha256", None)))
     return sorted(found, key=lambda f: f.path)
+
+
+def pinned_files(ref: HubRef, commit: str, pinned: list[dict]) -> list[HubFile]:
+    """The files a catalog entry pins ([[fetch.files]]: path, sha256, source), as the Hub lists them at the
+    commit; HubError when one is missing or its sha256 is not the one the catalog recorded (the mirror changed)."""
+    listed = {f.path: f for f in list_files(ref, commit, data_only=False)}
+    out = []
+    for p in pinned:
+        f = listed.get(p["path"])
+        if f is None:
+            raise HubError(_("{repo} at {commit}: the catalog lists {path}, which the Hub does not have; the mirror "
+                             "changed since the catalog was written ({source})").format(
+                repo=ref.repo, commit=commit[:12], path=p["path"], source=p["source"]))
+        if p["sha256"] and f.sha256 != p["sha256"]:
+            raise HubChecksumError(_("{repo} at {commit}: {path} has sha256 {got} on the Hub, but the catalog recorded "
+                                     "{want} ({source}); nothing was downloaded").format(
+                repo=ref.repo, commit=commit[:12], path=p["path"], got=f.sha256 or _("none"), want=p["sha256"],
+                source=p["source"]))
+        out.append(f)
+    return out
 
 
 def units(files: list[HubFile]) -> list[list[HubFile]]:
@@ -270,11 +290,12 @@ def iter_units(ref: HubRef, commit: str) -> Iterator[list[HubFile]]:
 FETCHED = ".exposure-fetch.json"  # written last in a fetched repo's folder: "complete and verified"
 
 
-def fetch_repo(ref: HubRef, home=None, progress: bool = True) -> Path:
+def fetch_repo(ref: HubRef, home=None, progress: bool = True, pinned: list[dict] | None = None) -> Path:
     """Download and verify every data file (and the card) of a Hub dataset into the data home; returns the folder.
 
     The folder is `<data home>/hub/OWNER/NAME/<commit>`: the revision is pinned when the fetch starts,
-    and a re-run after an interruption resumes the file it stopped in.
+    and a re-run after an interruption resumes the file it stopped in. `pinned`: a catalog entry's
+    [[fetch.files]], then exactly those files are fetched, each checked against the catalog's sha256.
     """
     from exposure.home import data_home
 
@@ -282,7 +303,7 @@ def fetch_repo(ref: HubRef, home=None, progress: bool = True) -> Path:
     folder = data_home(home) / "hub" / ref.repo / commit
     if (folder / FETCHED).is_file():
         return folder
-    files = list_files(ref, commit)
+    files = pinned_files(ref, commit, pinned) if pinned else list_files(ref, commit)
     if not files:
         raise HubError(_("{repo} at {commit}: no data files exposure can read (Parquet, WebDataset .tar, "
                          "RecordIO .rec/.idx, image archives)").format(repo=ref.repo, commit=commit[:12]))
