@@ -114,9 +114,11 @@ def test_lfw_numbers_and_checksums(by_slug):
 def test_fetch_channels_are_validated(by_slug):
     data = copy.deepcopy(by_slug["vggface2"])
     assert data["fetch"]["channel"] == "hub" and data["fetch"]["withdrawn_mirror"] is True
-    assert data["fetch"]["revision"] == "", "no revision could be verified: pinned at download time"
+    # pinned to the commit a stored Hub page shows, with that page as its source
+    assert len(data["fetch"]["revision"]) == 40 and data["fetch"]["revision_source"].startswith("https://huggingface.co/")
     for change, message in (({"channel": "ftp"}, "channel"), ({"repo": "no-slash"}, "OWNER/NAME"),
-                            ({"revision": "abc"}, "40-hex"), ({"revision": "a" * 40}, "revision_source"),
+                            ({"revision": "abc"}, "40-hex"), ({"revision": "a" * 40, "revision_source": ""},
+                                                              "revision_source"),
                             ({"source": ""}, "source")):
         bad = copy.deepcopy(data)
         bad["fetch"].update(change)

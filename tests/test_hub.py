@@ -340,7 +340,11 @@ def test_withdrawn_mirror_needs_withdrawn_ok(hub_env, tmp_path, capsys):
     """VGGFace2's catalog channel is a Hub mirror of a withdrawn set: refused without --withdrawn-ok, and says why."""
     from exposure.datasets.download import NotDownloadable, fetch
 
-    repo = Repo({"vggface2_test.tar.gz": b"\x1f\x8b" + bytes(300), "meta/identity_meta.csv": b"Class_ID, Name\n"})
+    from exposure.datasets.download import dataset_entry
+
+    pinned = dataset_entry("vggface2")["fetch"]["revision"]  # the loopback repo answers at the catalog's commit
+    repo = Repo({"vggface2_test.tar.gz": b"\x1f\x8b" + bytes(300), "meta/identity_meta.csv": b"Class_ID, Name\n"},
+                commit=pinned)
     hub_env({"ProgramComputer/VGGFace2": repo})
     with pytest.raises(NotDownloadable, match=r"withdrawn by its makers \(2020-12\)(.|\n)*--withdrawn-ok"):
         fetch("vggface2", home=tmp_path, progress=False)

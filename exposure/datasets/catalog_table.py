@@ -218,11 +218,15 @@ def _validate_files(where: str, files: Any) -> list[dict[str, Any]]:
                 _fail(here, "a checksum needs a 'checksum_source' URL")
         elif item["checksum_source"] and not _is_url(item["checksum_source"]):
             _fail(here, "'checksum_source' must be an http(s) URL or ''")
-    names = [item["name"] for item in files]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        _fail(where, f"file name(s) listed twice: {', '.join(dupes)}")
+    _once(where, "file name", [item["name"] for item in files])
     return files
+
+
+def _once(where: str, what: str, values: list[str]) -> None:
+    """Fail when a value is listed twice."""
+    dupes = sorted({v for v in values if values.count(v) > 1})
+    if dupes:
+        _fail(where, f"{what}(s) listed twice: {', '.join(dupes)}")
 
 
 def _validate_fetch(where: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -278,10 +282,7 @@ def _validate_hub_files(here: str, table: dict[str, Any]) -> list[dict[str, Any]
             _fail(where, f"'sha256' must be 64 hex digits or '', got {item['sha256']!r}")
         if not _is_url(item["source"]):
             _fail(where, "'source' must be the URL of the page that shows the file")
-    paths = [item["path"] for item in files]
-    dupes = sorted({p for p in paths if paths.count(p) > 1})
-    if dupes:
-        _fail(here, f"file path(s) listed twice: {', '.join(dupes)}")
+    _once(here, "file path", [item["path"] for item in files])
     return files
 
 
