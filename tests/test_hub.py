@@ -338,9 +338,7 @@ def test_card_names_a_parquet_without_metadata(tmp_path):
 
 def test_withdrawn_mirror_needs_withdrawn_ok(hub_env, tmp_path, capsys):
     """VGGFace2's catalog channel is a Hub mirror of a withdrawn set: refused without --withdrawn-ok, and says why."""
-    from exposure.datasets.download import NotDownloadable, fetch
-
-    from exposure.datasets.download import dataset_entry
+    from exposure.datasets.download import NotDownloadable, dataset_entry, fetch
 
     pinned = dataset_entry("vggface2")["fetch"]["revision"]  # the loopback repo answers at the catalog's commit
     repo = Repo({"vggface2_test.tar.gz": b"\x1f\x8b" + bytes(300), "meta/identity_meta.csv": b"Class_ID, Name\n"},
