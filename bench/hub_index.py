@@ -15,15 +15,12 @@ import json
 import multiprocessing
 import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import psutil
 from hub_server import HubServer, Repo
 from lfw import unpacked_lfw, work_dir
-from record import record
+from record import record, run_watched
 
 SIZE = 112
 # insightface's ArcFace template: where eyes, nose tip and mouth corners sit in a 112x112 crop
@@ -113,19 +110,13 @@ def main() -> None:
         cmd = [str(Path(sys.executable).parent / "exposure"), "index", "hf:bench/lfw112", "--out", str(out),
                "--workers", "2", "--quiet"]
         load_before = os.getloadavg()[0]
-        t = time.perf_counter()
-        proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        peak_rss = peak_disk = 0
-        while proc.poll() is None:
-            try:
-                rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
-                peak_rss = max(peak_rss, rss)
-            except psutil.Error:
-                pass
+        peak_disk = 0
+
+        def watch():
+            nonlocal peak_disk
             peak_disk = max(peak_disk, disk_use(out / ".hub-download"))
-            time.sleep(0.25)
-        seconds = time.perf_counter() - t
-        assert proc.returncode == 0, proc.stderr.read().decode()
+
+        seconds, peak_rss = run_watched(cmd, env, every=0.25, watch=watch)
     m = json.loads((out / "manifest.json").read_text())
     c = m["counts"]
     total = sum(len(b) for b in files.values())

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import psutil
 from lfw import unpacked_lfw, work_dir
-from record import record
+from record import record, run_watched
 
 CONFIGS = {
     "2 workers, fast path": ["--workers", "2", "--aligned", "auto"],
@@ -30,18 +27,7 @@ CONFIGS = {
 def build(root: Path, out: Path, args: list[str]) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     cmd = [str(Path(sys.executable).parent / "exposure"), "index", str(root), "--out", str(out), "--quiet", *args]
-    t = time.perf_counter()
-    proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
-        time.sleep(0.5)
-    seconds = time.perf_counter() - t
-    assert proc.returncode == 0, proc.stderr.read().decode()
+    seconds, peak = run_watched(cmd)
     m = json.loads((out / "manifest.json").read_text())
     n = m["counts"]["images_done"]
     return {"seconds": round(seconds, 1), "images_per_s": round(n / seconds, 1), "images": n,

@@ -87,3 +87,27 @@ def record(name: str, result: dict, title: str, summary: str = "", table: str = 
     reader_summary.main()
     sys.stdout.flush()
     return result
+
+
+def run_watched(cmd: list[str], env: dict | None = None, every: float = 0.5, watch=None) -> tuple[float, int]:
+    """Run a command to its end: (seconds, peak resident memory of it and its children in bytes); `watch()`
+    is called at every sample (to follow disk use, say). Raises with its stderr when it fails."""
+    import subprocess
+    import time
+
+    import psutil
+
+    t = time.perf_counter()
+    proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True)))
+        except psutil.Error:
+            pass
+        if watch is not None:
+            watch()
+        time.sleep(every)
+    seconds = time.perf_counter() - t
+    assert proc.returncode == 0, proc.stderr.read().decode()
+    return seconds, peak

@@ -19,6 +19,8 @@ Nothing heavy (dlib, models, pandas) is loaded by `import exposure`; models load
 
 from __future__ import annotations
 
+from exposure.lazy import attach
+
 __version__ = "0.1.0"
 
 _API = {
@@ -59,18 +61,4 @@ _API = {
     "BadIndexError": "exposure.errors",
 }
 
-__all__ = sorted(_API)
-
-
-def __getattr__(name: str):
-    if name in _API:
-        import importlib
-
-        value = getattr(importlib.import_module(_API[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'exposure' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__, __all__ = attach(__name__, _API)

@@ -215,7 +215,7 @@ def _embed_all(source, todo: list, detector: str, encoder: str | None, workers: 
     Raises ExposureError when no image finishes for stall_seconds() (a stuck worker or disk), or
     when a worker process dies; the caller keeps what is finished.
     """
-    workers = shared._max_workers if shared is not None else workers or os.cpu_count() or 1
+    workers = worker_processes.count(workers)  # a caller's pool was made with the same count
 
     def task(item):
         """The embedding call for one item, or its failure record when the source cannot give it."""

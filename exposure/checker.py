@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -193,8 +193,9 @@ def search(queries: list[QueryFace], index: Index, top: int = 5) -> Found:
     tail, groups = index.tail, index.identity_groups
     # named people first, each counted once however many photos they have (exposure.strangers) ...
     to_people = knn.distances(centroid, index.identity_means)[0] if len(groups) else np.zeros(0)
-    share = split_promise(tail, len(groups))
-    people_strangers = person_strangers(to_people, tail.people, PEOPLE, limit=share)
+    people_strangers = person_strangers(to_people, tail.people, PEOPLE)
+    share = split_promise(people_strangers)
+    people_strangers = replace(people_strangers, limit=share)
     people = rank_identities(index, groups, to_people, best, people_strangers, top, always=order)
     # ... then faces, leaving out of the count the photos of a person already matched by person: theirs
     mine = None

@@ -142,11 +142,11 @@ def person_strangers(distances: np.ndarray, width: Width | None, kind: str = FAC
     return Strangers(n, k, float(np.partition(d, k - 1)[k - 1]), width.width, kind, searched, limit)
 
 
-def split_promise(tail: DatasetTail, named_people: int) -> float:
-    """Each verdict's share of the promise: a dataset judged both by face and by named person could
-    call a stranger a match either way, so each way gets half, and the answer keeps the whole promise."""
-    both = tail.people is not None and tail.people.width is not None and named_people >= MIN_PEOPLE
-    return CHANCE_LIMIT / 2 if both else CHANCE_LIMIT
+def split_promise(people: Strangers) -> float:
+    """Each verdict's share of the promise: where named people too can be called a match (their
+    strangers can be counted), a stranger could be called one either way, so each way gets half,
+    and the answer keeps the whole promise."""
+    return CHANCE_LIMIT if people.too_small else CHANCE_LIMIT / 2
 
 
 # ---------------------------------------------------------------- measuring a dataset

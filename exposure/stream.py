@@ -162,8 +162,8 @@ def index_hub(
     done_bytes = sum(d["bytes"] for d in state["done"].values())
     started = time.monotonic()
     # one pool of workers for every shard: each keeps its models loaded from one shard to the next
-    n_workers = workers or os.cpu_count() or 1
-    pool = worker_processes.pool(n_workers) if scheduler is None and not dask and n_workers > 1 else None
+    in_pool = scheduler is None and not dask and worker_processes.count(workers) > 1
+    pool = worker_processes.pool(workers) if in_pool else None
     try:
         for i, group in enumerate(groups, 1):
             main = group[0]

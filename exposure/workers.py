@@ -47,11 +47,16 @@ def context():
     return ctx
 
 
-def pool(workers: int):
-    """A pool of `workers` build processes forked from the fork server (see context), each dying with this one."""
+def count(workers: int | None) -> int:
+    """How many worker processes a build uses: as asked, else one per core."""
+    return workers or os.cpu_count() or 1
+
+
+def pool(workers: int | None):
+    """A pool of build processes (see count) forked from the fork server (see context), each dying with this one."""
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(workers, mp_context=context(), initializer=init, initargs=(os.getpid(),))
+    return ProcessPoolExecutor(count(workers), mp_context=context(), initializer=init, initargs=(os.getpid(),))
 
 
 def _stand_in_for_the_callers_main() -> None:

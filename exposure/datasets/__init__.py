@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
+from exposure.lazy import attach
 
-_NAMES = {"catalog": "catalog_table", "catalog_records": "catalog_table", "fetch": "download"}
-__all__ = sorted(_NAMES)
-
-
-def __getattr__(name: str):
-    # Lazy, so that `import exposure` stays fast: the catalog and pooch load on first use.
-    if name not in _NAMES:
-        raise AttributeError(name)
-    value = getattr(importlib.import_module(f"exposure.datasets.{_NAMES[name]}"), name)
-    globals()[name] = value
-    return value
+# lazy, so that `import exposure` stays fast: the catalog and pooch load on first use
+__getattr__, __dir__, __all__ = attach(__name__, {"catalog": "exposure.datasets.catalog_table",
+                                                  "catalog_records": "exposure.datasets.catalog_table",
+                                                  "fetch": "exposure.datasets.download"})

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import importlib
 
+from exposure.lazy import attach
+
 _NAMES = {
     "CONSENT_LABELS": "atlas",
     "SOURCE_LABELS": "atlas",
@@ -50,19 +52,6 @@ _NAMES = {
     "to_png": "style",
 }
 
-__all__ = sorted(_NAMES)
-
-
-def __getattr__(name: str):
-    if name in _NAMES:
-        value = getattr(importlib.import_module(f"exposure.figures.{_NAMES[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'exposure.figures' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
-
+__getattr__, __dir__, __all__ = attach(__name__, {name: f"exposure.figures.{module}" for name, module in _NAMES.items()})
 
 importlib.import_module("exposure.figures.style").register_ipython()
