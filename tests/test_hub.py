@@ -626,3 +626,18 @@ def test_fetch_by_name_takes_exactly_the_files_the_catalog_pins(hub_env, tmp_pat
         _validate_fetch("test", {"status": "available", "fetch": {
             "channel": "hub", "repo": "mirror/pinned", "revision": "", "source": "https://example.org/x",
             "files": pins}})
+
+
+def test_an_unreachable_hub_is_one_clear_error(monkeypatch, tmp_path):
+    """Offline, or HF_ENDPOINT pointing nowhere: one HubError saying the Hub cannot be reached, no traceback."""
+    import socket
+
+    from exposure.datasets.download import fetch
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    with pytest.raises(hub.HubError, match="cannot be reached"):
+        fetch("hf:nobody/nothing", home=tmp_path, progress=False)

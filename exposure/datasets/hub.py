@@ -103,6 +103,9 @@ def _explain(ref: HubRef, e: Exception) -> HubError:
     if status == 404:
         return HubError(_("{where}: no such dataset, revision or file (404); check the id and the revision").format(
             where=where))
+    if status is None:  # no answer at all
+        return HubError(_("{where}: the Hub cannot be reached ({reason}); check the internet connection, or "
+                          "HF_ENDPOINT if you use a mirror").format(where=where, reason=' '.join(str(e).split())[:200]))
     return HubError(f"{where}: {type(e).__name__}: {' '.join(str(e).split())[:300]}")
 
 
@@ -121,9 +124,20 @@ def _api():
 
 
 def _hub_errors() -> tuple[type[BaseException], ...]:
+    """What a Hub call raises: its HTTP errors, and its HTTP client's network errors (offline, host unknown,
+    timeout), which huggingface_hub lets through unwrapped."""
+    import importlib
+
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
-    return (HfHubHTTPError, EntryNotFoundError, OSError)
+    network: tuple[type[BaseException], ...] = ()
+    for client in ("httpx2", "httpx"):  # huggingface_hub 2.x's client, 1.x's (older ones raise OSErrors)
+        try:
+            network = (importlib.import_module(client).HTTPError,)
+            break
+        except ImportError:
+            continue
+    return (HfHubHTTPError, EntryNotFoundError, OSError, *network)
 
 
 def resolve(ref: HubRef) -> str:
