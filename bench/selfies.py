@@ -6,7 +6,9 @@ judges a search (exposure.strangers: the search's own anchor, LFW's width measur
 the nearest face within the 0.1 line):
 - `mean_face`: the mean of your photos' embeddings (what the package does);
 - `mean_face_with_mirrors`: each photo's embedding averaged with its mirror image's first (a
-  deterministic test-time augmentation, what dlib's jitter does at random);
+  deterministic test-time augmentation, what dlib's jitter does at random). Not kept: tried in
+  the package and searched through bench/populations.py, with one photo it called more strangers
+  a match in most sets, as many more as it found people: a looser line, not more evidence;
 - `mean_face_pushed_out`: the mean face moved away from the dataset's average face until it lies
   as far from it as your photos do on average (the mean of several photos drifts towards the
   average face, where strangers are many);
@@ -28,38 +30,22 @@ import math
 
 import numpy as np
 from lfw import unpacked_lfw, work_dir
+from mirrors import mirrored
 from power import SEED, lfw_index
 from record import record
 
 from exposure import knn
-from exposure.faces import Box, aligned_chip
 from exposure.index import open_index
-from exposure.photos import load_photo
 from exposure.strangers import CHANCE_LIMIT, FACES, person_strangers
 
 WAYS = ("mean_face", "mean_face_with_mirrors", "mean_face_pushed_out", "nearest_of_your_photos", "mean_distance")
-MIRRORS = "lfw-mirrored.npy"
 
 
 def mirrored_embeddings() -> np.ndarray:
-    """Each primary labelled LFW face's mirrored chip, embedded (rows as bench/power.lfw_index), cached."""
-    path = work_dir() / MIRRORS
-    if path.exists():
-        return np.load(path)
-    from exposure.encoders import encode_chips
-
+    """Each primary labelled LFW face's mirrored chip, embedded (rows as bench/power.lfw_index)."""
     index = open_index(work_dir() / "lfw-index")
     f = index.faces
-    rows = np.flatnonzero((f["primary"] & f["identity"].notna()).to_numpy())
-    root = unpacked_lfw()
-    out = np.zeros((len(rows), 128), np.float32)
-    for j, r in enumerate(rows):
-        row = f.iloc[r]
-        box = Box(int(row.box_left), int(row.box_top), int(row.box_right), int(row.box_bottom))
-        _, chip = aligned_chip(load_photo(root / row["image"]).pixels, box)
-        out[j] = encode_chips([np.ascontiguousarray(chip[:, ::-1])])[0]
-    np.save(path, out)
-    return out
+    return mirrored(index, unpacked_lfw(), "lfw")[(f["primary"] & f["identity"].notna()).to_numpy()]
 
 
 def distances(way: str, emb, mirrors, selfies: np.ndarray, faces: np.ndarray) -> np.ndarray:
