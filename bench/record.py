@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import json
 import os
@@ -12,6 +13,14 @@ from importlib import metadata
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+
+
+def arguments(doc: str, searches: int) -> argparse.Namespace:
+    """The command line of a bench that counts searches: --json and --searches."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--json", action="store_true", help="print only the JSON (it is always printed, on one line)")
+    ap.add_argument("--searches", type=int, default=searches, help="searchers per honesty case")
+    return ap.parse_args()
 
 
 def machine() -> dict:

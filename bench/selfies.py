@@ -25,14 +25,13 @@ in all of it (the ten-fold step bench/power.py uses to reach a million). Found: 
 
 from __future__ import annotations
 
-import argparse
 import math
 
 import numpy as np
 from lfw import unpacked_lfw, work_dir
 from mirrors import mirrored
 from power import SEED, lfw_index
-from record import record
+from record import arguments, record
 
 from exposure import knn
 from exposure.index import open_index
@@ -122,10 +121,7 @@ def found(names, emb, mirrors, width, rng) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", action="store_true", help="print only the JSON (it is always printed, on one line)")
-    ap.add_argument("--searches", type=int, default=600, help="searchers per honesty case")
-    args = ap.parse_args()
+    args = arguments(__doc__, searches=600)
     rng = np.random.default_rng(SEED)
     names, emb, tail, _ = lfw_index()
     mirrors = mirrored_embeddings().astype(np.float64)

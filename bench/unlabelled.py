@@ -23,14 +23,13 @@ per ten-fold), 3 selfies held out and 3 photos left in.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 
 import numpy as np
 from lfw import work_dir
 from power import SEED, lfw_index
-from record import record
+from record import arguments, record
 
 from exposure import knn
 from exposure.index import open_index
@@ -141,10 +140,7 @@ def found(names, emb, ws, rng, people_tried: int = 150) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", action="store_true", help="print only the JSON (it is always printed, on one line)")
-    ap.add_argument("--searches", type=int, default=600, help="searchers per honesty case")
-    args = ap.parse_args()
+    args = arguments(__doc__, searches=600)
     rng = np.random.default_rng(SEED)
     names, emb, tail, _ = lfw_index()
     index = open_index(work_dir() / "lfw-index")
