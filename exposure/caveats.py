@@ -34,6 +34,17 @@ def caveats(result) -> list[Caveat]:
                 _("With {faces} faces, this dataset cannot show how close strangers come to you, so none of its "
                   "faces is called you by distance alone (a copy of your own photo still is).").format(faces=count(ix.n_faces)),
             ))
+    for ix in result.indexes:
+        strangers = result.strangers.get(str(ix.path))
+        if strangers is not None and not strangers.too_small and not ix.tail.labelled:
+            out.append(Caveat(
+                _("{dataset} names no one").format(dataset=ix.name),
+                _("This dataset does not say who is in its photos. Where it holds several photos of the same "
+                  "people, exposure cannot tell them from strangers: it counts them as strangers, and keeps its "
+                  "promise about strangers by drawing the match line closer to you. So a dataset that names no one "
+                  "finds you less often than one that names people: how often a check of this size misses a real "
+                  "photo is stated with its results."),
+            ))
     if "extrapolated" in result.results.columns and result.results["extrapolated"].any():
         out.append(Caveat(
             _("How the chance of a stranger is counted"),
