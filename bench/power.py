@@ -40,7 +40,7 @@ from record import record
 from exposure import knn
 from exposure.calibration import MAX_PHOTOS
 from exposure.index import open_index
-from exposure.strangers import CHANCE_LIMIT, FACES, PEOPLE, measure_tail, person_strangers
+from exposure.strangers import CHANCE_LIMIT, FACES, PEOPLE, Strangers, measure_tail, person_strangers
 
 SIZES = (13_233, 200_000, 1_000_000, 3_310_000, 10_000_000)
 SELFIES = (1, 3, 5)
@@ -50,16 +50,18 @@ SEED = 20261201
 
 
 def lfw_index():
-    """The LFW index bench/calibrate.py builds: primary labelled faces, their embeddings and widths
-    (with names, and the face width the package measures on the same faces without them)."""
+    """The LFW index bench/calibrate.py builds: primary labelled faces, their embeddings, widths and chip hashes."""
     index = open_index(work_dir() / "lfw-index")
     f = index.faces
     keep = (f["primary"] & f["identity"].notna()).to_numpy()
     names = f["identity"].to_numpy(dtype=object)[keep]
     emb = np.asarray(index.embeddings[keep], dtype=np.float64)
-    hashes = f["chip_phash"].to_numpy(dtype=object)[keep]
-    unnamed = measure_tail(emb.astype(np.float32), hashes=hashes).faces
-    return names, emb, index.tail, unnamed
+    return names, emb, index.tail, f["chip_phash"].to_numpy(dtype=object)[keep]
+
+
+def line_at(model: Strangers, shift: float = 0.0, limit: float = CHANCE_LIMIT) -> float:
+    """A search's line in a dataset 10**shift times as big: one width closer per ten-fold (the simulation)."""
+    return model.line(limit) - model.width * shift
 
 
 def person_means(names: np.ndarray, emb: np.ndarray, drop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,18 +109,18 @@ def evaluate(trials: list[dict], size: int, selfies: int, labelled: bool) -> dic
         scale = size / t["n"]
         shift = math.log10(scale)
         for rule, model in (("face_only", t["faces"]), ("face_only_unnamed", t["faces_unnamed"])):
-            f_line = model.line(CHANCE_LIMIT) - model.width * shift
+            f_line = line_at(model, shift)
             out[rule][0] += t["own"][0] <= f_line
             out[rule][1] += scale * np.count_nonzero(t["strangers"] <= f_line)
         if labelled:
-            f2 = t["faces"].line(share) - t["faces"].width * shift
-            p_line = t["people"].line(share) - t["people"].width * shift
+            f2 = line_at(t["faces"], shift, share)
+            p_line = line_at(t["people"], shift, share)
             hit = t["own"][0] <= f2 or t["own_person"] <= p_line
             counted = scale * (np.count_nonzero(t["strangers"] <= f2) + np.count_nonzero(t["stranger_people"] <= p_line))
         else:
             hit, counted = False, 0.0
             for k in CLUSTER_K:
-                line = t["faces"].line(k * share) - t["faces"].width * shift  # k * share strangers expected within
+                line = line_at(t["faces"], shift, k * share)  # k * share strangers expected within
                 hit |= len(t["own"]) >= k and t["own"][k - 1] <= line
                 near = np.count_nonzero(t["strangers"] <= line)
                 counted += scale * near * (near >= k)  # strangers this rule would call a match
@@ -138,7 +140,7 @@ def extrapolation_check(trials: list[dict], tail, rng) -> dict:
             everyone = np.concatenate([strangers, own])
             tenth = everyone[rng.random(len(everyone)) < 0.1]
             model = person_strangers(tenth, width, kind)
-            line = model.line(CHANCE_LIMIT) - model.width * math.log10(len(everyone) / len(tenth))
+            line = line_at(model, math.log10(len(everyone) / len(tenth)))
             counts[key].append(np.count_nonzero(strangers <= line))
     return {key: {"strangers_per_search": round(float(np.mean(v)), 4), "searches": len(v)} for key, v in counts.items()}
 
@@ -148,7 +150,8 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print only the JSON (it is always printed, on one line)")
     ap.add_argument("--people", type=int, default=150, help="people tried per case at most")
     args = ap.parse_args()
-    names, emb, tail, unnamed = lfw_index()
+    names, emb, tail, hashes = lfw_index()
+    unnamed = measure_tail(emb.astype(np.float32), hashes=hashes).faces  # as if LFW named no one
     people, counts = np.unique(names, return_counts=True)
     cases, checks = [], {}
     for selfies in SELFIES:

@@ -29,22 +29,36 @@ import math
 
 import numpy as np
 from lfw import unpacked_lfw, work_dir
-from mirrors import mirrored
-from power import SEED, lfw_index
+from power import SEED, lfw_index, line_at
 from record import arguments, record
 
 from exposure import knn
+from exposure.encoders import encode_chips
+from exposure.faces import Box, aligned_chip
 from exposure.index import open_index
+from exposure.photos import load_photo
 from exposure.strangers import CHANCE_LIMIT, FACES, person_strangers
 
 WAYS = ("mean_face", "mean_face_with_mirrors", "mean_face_pushed_out", "nearest_of_your_photos", "mean_distance")
 
 
 def mirrored_embeddings() -> np.ndarray:
-    """Each primary labelled LFW face's mirrored chip, embedded (rows as bench/power.lfw_index)."""
+    """Each primary labelled LFW face's aligned chip, mirrored and embedded (rows as bench/power.lfw_index),
+    cached in the bench folder."""
+    path = work_dir() / "lfw-mirrored.npy"
+    if path.exists():
+        return np.load(path)
     index = open_index(work_dir() / "lfw-index")
     f = index.faces
-    return mirrored(index, unpacked_lfw(), "lfw")[(f["primary"] & f["identity"].notna()).to_numpy()]
+    root = unpacked_lfw()
+    rows = f[(f["primary"] & f["identity"].notna()).to_numpy()]
+    out = np.zeros((len(rows), 128), np.float32)
+    for i, row in enumerate(rows.itertuples(index=False)):
+        box = Box(int(row.box_left), int(row.box_top), int(row.box_right), int(row.box_bottom))
+        _, chip = aligned_chip(load_photo(root / row.image).pixels, box)
+        out[i] = encode_chips([np.ascontiguousarray(chip[:, ::-1])])[0]
+    np.save(path, out)
+    return out
 
 
 def distances(way: str, emb, mirrors, selfies: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -64,8 +78,8 @@ def distances(way: str, emb, mirrors, selfies: np.ndarray, faces: np.ndarray) ->
 
 
 def line(d: np.ndarray, width, shift: float = 0.0) -> float:
-    model = person_strangers(d, width, FACES)
-    return model.line(CHANCE_LIMIT) - model.width * shift
+    """The 0.1 line of a search whose distances to every face are `d`, `shift` ten-folds larger."""
+    return line_at(person_strangers(d, width, FACES), shift)
 
 
 def honesty(names, emb, mirrors, width, searches: int, rng) -> dict:

@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 from lfw import work_dir
-from power import SEED, lfw_index
+from power import SEED, lfw_index, line_at
 from record import arguments, record
 
 from exposure import knn
@@ -77,8 +77,7 @@ def line(d: np.ndarray, candidate: str, width: Width | None, shift: float = 0.0)
         top = min(k * 10 ** PROFILE_DECADES, len(s))
         w = (s[top - 1] - s[k - 1]) / math.log10(top / k)
         return float(s[k - 1] - w * (math.log10(k / CHANCE_LIMIT) + shift))
-    model = person_strangers(d, width, FACES)
-    return model.line(CHANCE_LIMIT) - model.width * shift
+    return line_at(person_strangers(d, width, FACES), shift)
 
 
 def honesty_lfw(names, emb, ws, searches, rng) -> dict:
@@ -97,9 +96,8 @@ def honesty_lfw(names, emb, ws, searches, rng) -> dict:
     return out
 
 
-def honesty_utk(ws_utk, searches, rng) -> dict:
+def honesty_utk(index, ws_utk, searches, rng) -> dict:
     """Strangers within each line, per search, in UTKFace by population (every other face but copies)."""
-    index = open_index(work_dir() / "utkface-index")
     f = index.faces
     race = np.array([json.loads(m)["race"] for m in f["source_meta"]])
     emb = np.asarray(index.embeddings, np.float64)
@@ -142,11 +140,8 @@ def found(names, emb, ws, rng, people_tried: int = 150) -> dict:
 def main() -> None:
     args = arguments(__doc__, searches=600)
     rng = np.random.default_rng(SEED)
-    names, emb, tail, _ = lfw_index()
-    index = open_index(work_dir() / "lfw-index")
-    f = index.faces
-    keep = (f["primary"] & f["identity"].notna()).to_numpy()
-    ws = widths(emb, f["chip_phash"].to_numpy(dtype=object)[keep]) | {"with_names": tail.faces}
+    names, emb, tail, hashes = lfw_index()
+    ws = widths(emb, hashes) | {"with_names": tail.faces}
     utk = open_index(work_dir() / "utkface-index")
     ws_utk = widths(np.asarray(utk.embeddings, np.float64), utk.faces["chip_phash"].to_numpy(dtype=object))
     result = {"seed": SEED, "link": {"neighbours": LINK_NEIGHBOURS, "distance": LINK_DISTANCE},
@@ -154,7 +149,7 @@ def main() -> None:
               "pseudo_identities_lfw": ws["pseudo_identities"], "faces_lfw": len(names),
               "widths_utkface": {c: w.width for c, w in ws_utk.items() if isinstance(w, Width)},
               "strangers_per_search_lfw": honesty_lfw(names, emb, ws, args.searches, rng),
-              "strangers_per_search_utkface": honesty_utk(ws_utk, args.searches, rng),
+              "strangers_per_search_utkface": honesty_utk(utk, ws_utk, args.searches, rng),
               "found": found(names, emb, ws, rng)}
     record("unlabelled", result, "Datasets that name no one: measuring their strangers' width",
            " ".join(" ".join(__doc__.split("\n\n")[:2]).split()), table=table(result))

@@ -28,15 +28,15 @@ def caveats(result) -> list[Caveat]:
             out.append(Caveat(_("Your photo {name}").format(name=q.name), w))
     for ix in result.indexes:
         strangers = result.strangers.get(str(ix.path))
-        if strangers is not None and strangers.too_small:
+        if strangers is None:
+            continue
+        if strangers.too_small:
             out.append(Caveat(
                 _("{dataset} is too small to judge").format(dataset=ix.name),
                 _("With {faces} faces, this dataset cannot show how close strangers come to you, so none of its "
                   "faces is called you by distance alone (a copy of your own photo still is).").format(faces=count(ix.n_faces)),
             ))
-    for ix in result.indexes:
-        strangers = result.strangers.get(str(ix.path))
-        if strangers is not None and not strangers.too_small and not ix.tail.labelled:
+        elif not ix.tail.labelled:
             out.append(Caveat(
                 _("{dataset} names no one").format(dataset=ix.name),
                 _("This dataset does not say who is in its photos. Where it holds several photos of the same "
