@@ -68,7 +68,7 @@ def caveats(result) -> list[Caveat]:
     return out
 
 
-DENSER = 2.0  # strangers this many times as common near the person as LFW's average: say so
+DENSER = 2.0  # faces this many times as common near the person as LFW's average: say so
 
 
 def _bias(result) -> list[Caveat]:
@@ -80,7 +80,7 @@ def _bias(result) -> list[Caveat]:
         if ratio is not None and ratio == ratio and ratio >= DENSER:
             out.append(Caveat(
                 _("Faces like yours, in {dataset}").format(dataset=r["dataset"]),
-                _("In {dataset}, about {ratio} times as many strangers come close to you as the average rates "
+                _("In {dataset}, about {ratio} times as many faces lie close to you as the average rates "
                   "measured on LFW (mostly white men) would say: this model places faces like yours closer together. "
                   "The match line was moved in to {line} so that the promise about strangers still holds "
                   "for you; the price is that real photos of you are missed more often than the share stated below, "

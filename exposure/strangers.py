@@ -114,13 +114,13 @@ class Strangers:
         return self.anchor - self.width * math.log10(self.rank / limit)
 
     def versus(self, rate_elsewhere) -> float:
-        """How many times as many strangers come within this person's match line as `rate_elsewhere(d)`
-        (a per-item rate, such as LFW's average false-match rate) says."""
-        line = self.line()
-        if not math.isfinite(line):
+        """How many times as many items lie within the person's anchor as `rate_elsewhere(d)` (a per-item
+        rate, such as LFW's average false-match rate) expects there: counted, not modelled, so the
+        dataset's width (wide where it names no one) does not enter it."""
+        if self.too_small:
             return math.nan
-        base = float(rate_elsewhere(line)) * self.items
-        return self.limit / base if base > 0 else math.nan
+        base = float(rate_elsewhere(self.anchor)) * self.items
+        return self.rank / base if base > 0 else math.nan
 
 
 def person_strangers(distances: np.ndarray, width: Width | None, kind: str = FACES,
