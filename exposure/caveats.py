@@ -83,8 +83,8 @@ def _bias(result) -> list[Caveat]:
                 _("In {dataset}, about {ratio} times as many faces lie close to you as the average rates "
                   "measured on LFW (mostly white men) would say: this model places faces like yours closer together. "
                   "The match line was moved in to {line} so that the promise about strangers still holds "
-                  "for you; the price is that real photos of you are missed more often than the share stated below, "
-                  "which was measured on LFW.").format(dataset=r["dataset"], ratio=count(ratio), line=f"{r['match_line']:.2f}"),
+                  "for you; the price is that real photos of you are missed more often. The share missed stated below "
+                  "is measured at that line on LFW's photos; for faces like yours it may differ.").format(dataset=r["dataset"], ratio=count(ratio), line=f"{r['match_line']:.2f}"),
                 NIST_DEMOGRAPHICS,
             ))
     if not out:
