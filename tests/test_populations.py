@@ -35,23 +35,24 @@ SEARCHES = 100  # of them searched for, one photo each
 SEED = 2017
 
 
-def named_copy(ix: Index, folder: Path) -> Index:
-    """The same faces with each photo filed under a name of its own: the by-person route, one photo each."""
+def relabelled(ix: Index, folder: Path, identity, suffix: str = "") -> Index:
+    """The same faces as another dataset (named `ix.name + suffix`), each face filed under `identity` (None: no name)."""
     folder.mkdir(parents=True, exist_ok=True)
     faces = ix.faces.copy()
-    faces["identity"] = faces["image"].where(faces["primary"], None)
-    manifest = dict(ix.manifest, shards=[dict(s, sha256="named-" + s["sha256"]) for s in ix.manifest["shards"]])
+    faces["identity"] = identity
+    manifest = dict(ix.manifest, dataset=ix.name + suffix,
+                    shards=[dict(s, sha256=f"{folder.name}-" + s["sha256"]) for s in ix.manifest["shards"]])
     return Index(path=folder, manifest=manifest, faces=faces, embeddings=np.asarray(ix.embeddings))
+
+
+def named_copy(ix: Index, folder: Path) -> Index:
+    """The same faces with each photo filed under a name of its own: the by-person route, one photo each."""
+    return relabelled(ix, folder, ix.faces["image"].where(ix.faces["primary"], None))
 
 
 def unnamed_copy(ix: Index, folder: Path) -> Index:
     """The same faces with no names: a dataset that names no one, its repeated people counted as strangers."""
-    folder.mkdir(parents=True, exist_ok=True)
-    faces = ix.faces.copy()
-    faces["identity"] = None
-    manifest = dict(ix.manifest, dataset=ix.name + " unnamed",
-                    shards=[dict(s, sha256="unnamed-" + s["sha256"]) for s in ix.manifest["shards"]])
-    return Index(path=folder, manifest=manifest, faces=faces, embeddings=np.asarray(ix.embeddings))
+    return relabelled(ix, folder, None, " unnamed")
 
 
 def strangers_called(result: CheckResult, ix: Index, own) -> tuple[int, int]:
