@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 from lfw import lfw_dir, unpacked_lfw
@@ -56,25 +57,37 @@ def five_point_predictor():
     return dlib.shape_predictor(str(model_path("landmarks5")))
 
 
-def detected(root, images: list[str]) -> tuple[dict, dict]:
-    """Every face of every photo, HOG's and, where HOG finds none, the CNN's: (hog, auto), each
-    image -> (photo, its faces most prominent first)."""
-    hog, auto = {}, {}
-    for img in images:
-        photo = load_photo(root / img)
-        hog[img] = (photo, describe_faces(photo, detect(photo, "hog")))
-        auto[img] = hog[img] if hog[img][1] else (photo, describe_faces(photo, detect(photo, "cnn")))
-    return hog, auto
+@dataclass(frozen=True)
+class Subjects:
+    """One photo's labelled face as each rule picks it, and how many faces each detector found there."""
+
+    hog: Face | None  # nearest the centre among HOG's faces
+    auto: Face | None  # ... among HOG's or, where HOG finds none, the CNN's (what the package does)
+    largest: Face | None  # the most prominent of those (a selfie's rule)
+    hog_faces: int
+    auto_faces: int
+    five_point: np.ndarray | None  # `auto` aligned with the 5-point model, embedded while the photo is open
 
 
-def subject(photo, faces: list[Face], largest: bool = False) -> Face | None:
-    """The labelled face: the one nearest the centre (a dataset's rule), or the most prominent (a selfie's)."""
+def centred(photo, faces: list[Face]) -> Face | None:
+    """The face nearest the photo's centre (exposure.faces.centred_first, a labelled dataset's rule)."""
     if not faces:
         return None
-    if largest:
-        return faces[0]
     first = centred_first([(f.box, f.detector_score) for f in faces], photo.width, photo.height)[0][0]
     return next(f for f in faces if f.box == first)
+
+
+def subjects(root, images: list[str]) -> dict[str, Subjects]:
+    """Each photo read and detected once; only its chosen faces are kept, not its pixels."""
+    out = {}
+    for img in images:
+        photo = load_photo(root / img)
+        hog = describe_faces(photo, detect(photo, "hog"))
+        auto = hog or describe_faces(photo, detect(photo, "cnn"))
+        chosen = centred(photo, auto)
+        out[img] = Subjects(centred(photo, hog), chosen, auto[0] if auto else None, len(hog), len(auto),
+                            None if chosen is None else five_point(photo, chosen))
+    return out
 
 
 def mirrored(face: Face) -> np.ndarray:
@@ -96,8 +109,9 @@ def five_point(photo, face: Face) -> np.ndarray:
 
 
 def score(emb: dict, found: dict, train, test, queries: dict | None = None) -> dict:
-    """Threshold from DevTrain, accuracy on DevTest, and rates at the verdict lines. `queries`: the
-    embeddings of each pair's first photo, where it differs (a selfie side computed another way)."""
+    """Threshold from DevTrain, accuracy on DevTest, and rates at the verdict lines. `found`: faces
+    detected in each photo; `queries`: the embeddings of each pair's first photo, where it differs (a
+    selfie side computed another way)."""
     first = emb if queries is None else queries
 
     def dist(pairs):
@@ -132,7 +146,7 @@ def score(emb: dict, found: dict, train, test, queries: dict | None = None) -> d
             for name, t in lines.items()
         },
         "devtest_errors": [{"pair": f"{a} | {b}", "same_person": bool(same), "distance": round(float(d), 3),
-                            "faces_in_photos": [len(found[a]), len(found[b])]}
+                            "faces_in_photos": [found[a], found[b]]}
                            for (a, b, same), d in zip(test, dte, strict=True) if (d <= best) != same],
     }
 
@@ -162,29 +176,26 @@ def main() -> None:
     root = unpacked_lfw()
     train, test = read_pairs("pairsDevTrain.txt"), read_pairs("pairsDevTest.txt")
     images = sorted({a for a, _, _ in train + test} | {b for _, b, _ in train + test})
-    hog, auto = detected(root, images)
-    found = {img: faces for img, (_, faces) in auto.items()}
-    hog_found = {img: faces for img, (_, faces) in hog.items()}
-    chosen = {img: subject(*auto[img]) for img in images}
+    photos = subjects(root, images)
+    hog_found = {img: x.hog_faces for img, x in photos.items()}
+    found = {img: x.auto_faces for img, x in photos.items()}
 
-    def embeddings(how) -> dict:
-        return {img: None if f is None else how(img, f) for img, f in chosen.items()}
+    def embeddings(pick, how=lambda f: f.embedding) -> dict:
+        """Each photo's embedding: of the face `pick` chooses, computed by `how`."""
+        return {img: None if (f := pick(x)) is None else how(f) for img, x in photos.items()}
 
-    single = embeddings(lambda img, f: f.embedding)
+    single = embeddings(lambda x: x.auto)
     result = {
-        "hog": score({img: None if (f := subject(*hog[img])) is None else f.embedding for img in images},
-                     hog_found, train, test),
+        "hog": score(embeddings(lambda x: x.hog), hog_found, train, test),
         "auto (hog, then cnn)": score(single, found, train, test),
-        "auto, largest face instead of the centred one":
-            score({img: None if (f := subject(*auto[img], largest=True)) is None else f.embedding for img in images},
-                  found, train, test),
+        "auto, largest face instead of the centred one": score(embeddings(lambda x: x.largest), found, train, test),
         "auto + mirror average (not shipped: the calibration is for single embeddings)":
-            score(embeddings(lambda img, f: mirrored(f)), found, train, test),
-        "auto + 5-point alignment (not shipped)": score(embeddings(lambda img, f: five_point(auto[img][0], f)),
+            score(embeddings(lambda x: x.auto, mirrored), found, train, test),
+        "auto + 5-point alignment (not shipped)": score({img: x.five_point for img, x in photos.items()},
                                                          found, train, test),
     }
     for n in args.jitters:
-        jit = embeddings(lambda img, f, n=n: jittered(f, n))
+        jit = embeddings(lambda x: x.auto, lambda f, n=n: jittered(f, n))
         result[f"auto + {n} jittered copies, both photos (not shipped)"] = score(jit, found, train, test)
         result[f"auto + {n} jittered copies, first photo of each pair only (not shipped)"] = \
             score(single, found, train, test, queries=jit)
